@@ -1,0 +1,115 @@
+# The two commands a new user needs: `make dev` and `make test` (README.md).
+# Everything else is a step they call, or a tool for people who work on the project.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_ARGS ?=
+export AWS_DEFAULT_REGION ?= us-east-1
+
+PY_SOURCES := layers/common/lucent devtools functions tests bench
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- environments ------------------------------------------------------------------------------
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version)'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# The SAM CLI pins older boto3 and pydantic than the functions use: it gets its own venv.
+$(SAM_VENV)/.installed: requirements/sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	@touch $@
+
+tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create or refresh .venv with the pinned dependencies
+
+# --- the two commands ----------------------------------------------------------------------------
+
+.PHONY: dev
+dev: $(VENV)/.installed ## Run both APIs locally on http://127.0.0.1:$${PORT:-3000} with embedded AWS
+	$(BIN)/lucent dev
+
+.PHONY: test
+test: lint typecheck validate pytest ## Everything CI runs: lint, types, template checks, tests
+
+# --- steps ---------------------------------------------------------------------------------------
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff lint and format check
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy (strict) over the layer, functions, tooling and bench
+	$(BIN)/mypy
+
+.PHONY: validate
+validate: $(VENV)/.installed $(SAM_VENV)/.installed ## cfn-lint and sam validate --lint on template.yaml
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+# Browser tests need Debian's chromium (.ci/run installs it). Where it is missing they are left
+# out with a notice, unless LUCENT_REQUIRE_BROWSER=1 (CI), where that is a failure.
+.PHONY: pytest
+pytest: $(VENV)/.installed ## Run the test suite
+	@if [ -x "$(CHROMIUM)" ] && command -v npm >/dev/null; then \
+	  $(MAKE) --no-print-directory tests/browser/node_modules/.installed; \
+	  $(BIN)/pytest $(PYTEST_ARGS); \
+	elif [ "$${LUCENT_REQUIRE_BROWSER:-0}" = 1 ]; then \
+	  echo "error: LUCENT_REQUIRE_BROWSER=1 but $(CHROMIUM) or npm is missing" >&2; exit 1; \
+	else \
+	  echo "notice: $(CHROMIUM) or npm not found: running everything except the browser tests" >&2; \
+	  echo "notice: install Debian's chromium (apt-get install chromium) to run them" >&2; \
+	  $(BIN)/pytest -m 'not browser' $(PYTEST_ARGS); \
+	fi
+
+.PHONY: invoke
+invoke: $(VENV)/.installed ## Run one function in-process on an event: make invoke FN=IngestFunction EVENT=events/...
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json" >&2; exit 2; }
+	$(BIN)/lucent invoke $(FN) $(EVENT)
+
+.PHONY: replay
+replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local API (URL=... for another)
+	$(BIN)/lucent replay $(if $(URL),--url $(URL),)
+
+.PHONY: bench
+bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
+	$(BIN)/python -m bench.run
+
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build (no containers; python3.12 must be on PATH)
+	$(SAM_VENV)/bin/sam build --template template.yaml
+
+# Called by `sam build` for the canary (BuildMethod: makefile): its code plus the events it replays.
+.PHONY: build-CanaryFunction
+build-CanaryFunction:
+	cp functions/canary/*.py "$(ARTIFACTS_DIR)/"
+	mkdir -p "$(ARTIFACTS_DIR)/events"
+	cp events/*.json "$(ARTIFACTS_DIR)/events/"
+
+.PHONY: clean
+clean: ## Remove virtualenvs, build output and local state
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .lucent tests/browser/node_modules .mypy_cache .ruff_cache

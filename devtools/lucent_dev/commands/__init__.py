@@ -1,0 +1,1 @@
+"""Subcommands of the ``lucent`` CLI. Each module exposes ``register(subparsers)``."""

@@ -1,0 +1,65 @@
+"""Typed settings, read from the environment once per container.
+
+Every AWS resource name a store needs comes from here; no other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lucent.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    region: str = "us-east-1"
+    credentials_table: str = ""
+    rate_limit_table: str = ""
+    data_table: str = ""
+    replay_bucket: str = ""
+    # How long a warm container trusts a credential lookup. API Gateway's own authorizer cache is
+    # off (see docs/authorizer.md), so this is the longest a revoked key keeps working.
+    auth_cache_ttl_seconds: int = 60
+    # Seconds a client is told to wait after a 503 (storage or credential store unavailable).
+    unavailable_retry_after_seconds: int = 5
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        return cls(
+            region=source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or "us-east-1",
+            credentials_table=source.get("CREDENTIALS_TABLE", ""),
+            rate_limit_table=source.get("RATE_LIMIT_TABLE", ""),
+            data_table=source.get("DATA_TABLE", ""),
+            replay_bucket=source.get("REPLAY_BUCKET", ""),
+            auth_cache_ttl_seconds=_int(source, "AUTH_CACHE_TTL_SECONDS", 60),
+            unavailable_retry_after_seconds=_int(source, "UNAVAILABLE_RETRY_AFTER_SECONDS", 5),
+            endpoint_url=source.get("AWS_ENDPOINT_URL") or None,
+        )
+
+    def require(self, name: str) -> str:
+        """The value of a resource-name setting, or a clear error naming the missing variable."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"setting {name} is empty: set {name.upper()}")
+        return str(value)
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The container's settings. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings.from_env()

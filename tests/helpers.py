@@ -1,0 +1,93 @@
+"""Builders for API Gateway events of the real shapes (as `sam local generate-event` prints)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lucent.credentials import CredentialKind, CredentialStore, IssuedCredential, issue_credential
+
+FIXTURES = Path(__file__).parent / "fixtures"
+_AUTHORIZER_SHAPE = json.loads((FIXTURES / "sam_request_authorizer.json").read_text())
+_PROXY_SHAPE = json.loads((FIXTURES / "sam_aws_proxy.json").read_text())
+
+API_IDS = {"ingest": "ingestapi", "data": "dataapi"}
+
+
+def authorizer_event(
+    resource: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path: str | None = None,
+) -> dict[str, Any]:
+    event = copy.deepcopy(_AUTHORIZER_SHAPE)
+    api_id = API_IDS["ingest" if resource.startswith("/api/sdk/") else "data"]
+    actual_path = path or resource
+    event.update(
+        methodArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/{method}{actual_path}",
+        resource=resource,
+        path=actual_path,
+        httpMethod=method,
+        headers=headers or {},
+        queryStringParameters=query,
+        pathParameters={},
+        stageVariables=None,
+    )
+    event["requestContext"].update(resourcePath=resource, httpMethod=method, apiId=api_id)
+    return event
+
+
+def proxy_event(
+    resource: str,
+    method: str,
+    *,
+    path: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    base64_body: bool = False,
+    authorizer: dict[str, Any] | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    event = copy.deepcopy(_PROXY_SHAPE)
+    raw = body.encode() if isinstance(body, str) else body
+    encoded: str | None
+    if raw is None:
+        encoded = None
+    elif base64_body:
+        encoded = base64.b64encode(raw).decode()
+    else:
+        encoded = raw.decode("utf-8")
+    all_headers = headers or {}
+    event.update(
+        resource=resource,
+        path=path or resource,
+        httpMethod=method,
+        headers=all_headers,
+        multiValueHeaders={k: [v] for k, v in all_headers.items()},
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+        pathParameters=path_parameters,
+        stageVariables=None,
+        body=encoded,
+        isBase64Encoded=base64_body,
+    )
+    event["requestContext"].update(resourcePath=resource, httpMethod=method, path=path or resource)
+    if authorizer is not None:
+        # API Gateway passes authorizer context values through as strings.
+        event["requestContext"]["authorizer"] = {k: str(v) for k, v in authorizer.items()}
+    else:
+        event["requestContext"].pop("authorizer", None)
+    return event
+
+
+def store_credential(
+    dynamodb: Any, table: str, kind: CredentialKind, org_id: str, **options: Any
+) -> IssuedCredential:
+    issued = issue_credential(kind, org_id, **options)
+    CredentialStore(dynamodb, table).put(issued)
+    return issued
