@@ -293,6 +293,7 @@ def test_list_and_revoke_by_id(dynamodb: Any, aws: dict[str, str]) -> None:
     assert key_hash == mine[0].key_hash
     first = store.revoke(key_hash, now=100)
     again = store.revoke(key_hash, now=200)
-    assert first is not None and again is not None
+    assert first is not None
+    assert again is not None
     assert first.revoked_at == again.revoked_at == 100
     assert store.revoke("0" * 64, now=1) is None
