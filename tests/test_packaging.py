@@ -1,0 +1,71 @@
+"""What the deployed bundle relies on: pins in step, handlers present, a lean authorizer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+from lucent_dev import template as tpl
+
+ROOT = tpl.PROJECT_ROOT
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            out[name.split("[", 1)[0].strip().lower()] = version.strip()
+    return out
+
+
+def test_layer_requirements_match_the_project_pins() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _pins(project["dependencies"])
+    layer = _pins((ROOT / "layers/common/requirements.txt").read_text().splitlines())
+    # boto3 is the Lambda runtime's own; everything else the layer ships must match what we test.
+    assert layer == {k: v for k, v in runtime.items() if k != "boto3"}
+
+
+def test_every_function_handler_exists_and_runtime_is_312_or_newer() -> None:
+    template = tpl.load_template()
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert runtime in {"python3.12", "python3.13"}
+    for spec in tpl.functions().values():
+        assert spec.module_file.is_file(), spec.module_file
+
+
+def test_authorizer_imports_stay_lean() -> None:
+    """The authorizer runs before every ingest request: no pydantic, event handler or X-Ray."""
+    code = (
+        "import sys, json; from lucent_dev import template as t; "
+        "t.load_handler(t.functions()['AuthorizerFunction']); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    env_vars = {"POWERTOOLS_SERVICE_NAME": "authorizer", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env_vars, "PATH": "/usr/bin:/bin"},
+    )
+    top_level = set(json.loads(result.stdout))
+    assert "boto3" in top_level
+    for heavy in ("pydantic", "aws_xray_sdk", "pydantic_core"):
+        assert heavy not in top_level, heavy
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code.replace("{m.split('.')[0] for m in sys.modules}", "sys.modules"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env_vars, "PATH": "/usr/bin:/bin"},
+    )
+    assert "aws_lambda_powertools.event_handler" not in json.loads(loaded.stdout)
