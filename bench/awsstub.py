@@ -1,0 +1,165 @@
+"""AWS at the botocore layer: record real answers once (from moto), replay them, count calls.
+
+Everything here hooks botocore's own events, registered in ``botocore.handlers.BUILTIN_HANDLERS``
+so that every session created afterwards (``lucent.aws`` builds its clients lazily) carries them:
+
+* ``Recorder`` keeps the last HTTP answer per operation (``after-call``), e.g. while moto runs;
+* ``Replayer`` answers every request at ``before-send`` with the recorded bytes, so no moto and no
+  socket: the CPU measured is our code plus botocore's serialising, signing and parsing;
+* ``CallCounter`` counts API calls (``before-call``) and HTTP attempts (``before-send``).
+
+Handlers go first in the list: moto's own ``before-send`` stubber must not answer before ours.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.handlers import BUILTIN_HANDLERS
+
+
+def reset_lucent_clients() -> None:
+    """Drop cached settings and clients so the next call builds clients with our handlers."""
+    from lucent import aws as lucent_aws
+    from lucent.settings import get_settings
+
+    get_settings.cache_clear()
+    lucent_aws.dynamodb_client.cache_clear()
+    lucent_aws.s3_client.cache_clear()
+
+
+class _Hooks:
+    """Installs (event, handler) pairs at the front of BUILTIN_HANDLERS; a context manager."""
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._installed = self.hooks()
+        for pair in reversed(self._installed):
+            BUILTIN_HANDLERS.insert(0, pair)
+        reset_lucent_clients()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pair in self._installed:
+            BUILTIN_HANDLERS.remove(pair)
+        reset_lucent_clients()
+
+
+@dataclass(frozen=True)
+class Canned:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Raw:
+    """The ``raw`` object AWSResponse reads its body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._body
+
+
+def _headers(values: dict[str, str]) -> HTTPHeaders:
+    headers = HTTPHeaders()
+    for name, value in values.items():
+        headers[name] = value
+    return headers
+
+
+def _operation(event_name: str) -> str:
+    # "after-call.dynamodb.UpdateItem" -> "dynamodb.UpdateItem"
+    return event_name.split(".", 1)[1]
+
+
+class Recorder(_Hooks):
+    def __init__(self) -> None:
+        self.answers: dict[str, Canned] = {}
+
+    def _after_call(self, http_response: Any, event_name: str, **_: Any) -> None:
+        self.answers[_operation(event_name)] = Canned(
+            http_response.status_code, dict(http_response.headers), http_response.content
+        )
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [("after-call", self._after_call)]
+
+
+class Replayer(_Hooks):
+    """Answers each operation with its canned response; ``overrides`` win (e.g. a 503 for S3)."""
+
+    def __init__(self, answers: dict[str, Canned], overrides: dict[str, Canned] | None = None):
+        self.answers = {**answers, **(overrides or {})}
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
+        canned = self.answers.get(_operation(event_name))
+        if canned is None:
+            raise RuntimeError(f"no canned answer for {event_name}")
+        return AWSResponse(request.url, canned.status, _headers(canned.headers), _Raw(canned.body))
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [("before-send", self._before_send)]
+
+
+class Fault(_Hooks):
+    """Fails chosen operations with an AWS error (in front of moto), e.g. S3 PutObject 503."""
+
+    def __init__(self, failures: dict[str, Canned]) -> None:
+        self.failures = failures
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        canned = self.failures.get(_operation(event_name))
+        if canned is None:
+            return None
+        return AWSResponse(request.url, canned.status, _headers(canned.headers), _Raw(canned.body))
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [("before-send", self._before_send)]
+
+
+S3_UNAVAILABLE = Canned(
+    503,
+    {"Content-Type": "application/xml"},
+    b"<Error><Code>ServiceUnavailable</Code><Message>Please reduce your request rate.</Message>"
+    b"</Error>",
+)
+DYNAMODB_THROTTLED = Canned(
+    400,
+    {"Content-Type": "application/x-amz-json-1.0"},
+    b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException",'
+    b'"message":"Rate of requests exceeds the allowed throughput."}',
+)
+
+
+class CallCounter(_Hooks):
+    """API calls and HTTP attempts per operation, attributed to ``self.owner`` when set."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.owner = ""
+
+    def _before_call(self, event_name: str, **_: Any) -> None:
+        self.calls[(self.owner, _operation(event_name))] += 1
+
+    def _before_send(self, event_name: str, **_: Any) -> None:
+        self.attempts[(self.owner, _operation(event_name))] += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.attempts.clear()
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [("before-call", self._before_call), ("before-send", self._before_send)]
