@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("keys",)
+COMMAND_MODULES = ("keys", "data", "dev", "invoke", "replay")
 
 
 class UsageError(Exception):

@@ -1,0 +1,50 @@
+"""``lucent dev``: the local API on http://127.0.0.1:$PORT (default 3000) with embedded AWS."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from lucent_dev.cli import UsageError
+from lucent_dev.local_api import DEFAULT_PORT, LocalApi, LocalApiError
+from lucent_dev.target import DEV_STATE_PATH
+
+
+def register(subparsers: Any) -> None:
+    dev = subparsers.add_parser(
+        "dev", help="run both APIs locally with an embedded AWS (moto), seeded with demo data"
+    )
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or DEFAULT_PORT),
+        help=f"port to listen on (default: $PORT or {DEFAULT_PORT})",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    dev.add_argument(
+        "--function-logs",
+        action="store_true",
+        help="also print the functions' own JSON logs (INFO) and metrics",
+    )
+    dev.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("Starting the local API: embedded AWS, tables, demo data, functions...", flush=True)
+    api = LocalApi(
+        args.host,
+        args.port,
+        state_path=DEV_STATE_PATH,
+        log=sys.stdout,
+        function_logs=args.function_logs,
+    )
+    try:
+        api.start()
+    except LocalApiError as exc:
+        raise UsageError(str(exc)) from exc
+    print(api.banner(), flush=True)
+    api.serve_until_interrupted()
+    print("\nLocal API stopped.", flush=True)
+    return 0
