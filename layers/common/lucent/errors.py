@@ -130,3 +130,17 @@ class ServiceUnavailable(LucentError):
 class CredentialStoreUnavailable(ServiceUnavailable):
     def __init__(self, retry_after_seconds: int = 5) -> None:
         super().__init__("Service temporarily unavailable", retry_after_seconds)
+
+
+class IssueNotFound(NotFound):
+    """Unknown here: the same bytes whether or not another organization has that id."""
+
+    def __init__(self) -> None:
+        super().__init__("Issue not found")
+
+
+class InvalidCursor(BadRequest):
+    """A ``cursor`` this listing did not produce (tampered, truncated, or from another list)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid cursor")

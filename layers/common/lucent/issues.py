@@ -1,0 +1,544 @@
+"""The Data API's domain: issues, signals and insights of one organization at a time.
+
+``DataStore`` is the DynamoDB access (one table, partitioned by organization); ``DataService``
+applies the rules: scopes, pagination, status changes. The organization always comes from the
+caller's ``Principal`` (the authorizer context), never from the request.
+
+Item layout and access patterns (docs/data-api.md):
+
+=========  =========================  ===================  ==================================  =================
+entity     pk                         sk                   gsi1pk                              gsi1sk
+=========  =========================  ===================  ==================================  =================
+issue      ``ORG#{org}``              ``ISSUE#{iss_id}``   ``ORG#{org}#STATUS#{status}``       ``ISSUE#{iss_id}``
+signal     ``ORG#{org}``              ``SIGNAL#{sig_id}``  ``ORG#{org}#ISSUE#{iss_id}``        ``SIGNAL#{sig_id}``
+insight    ``ORG#{org}``              ``INSIGHT#{ins_id}`` (none: not in gsi1)
+=========  =========================  ===================  ==================================  =================
+
+Every list is one Query, newest first (ids are time-ordered ULIDs). A cursor carries only the
+last id returned; the next page's ``ExclusiveStartKey`` is rebuilt from it and the caller's own
+organization, so a cursor can never reach another organization's partition.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lucent.credentials import Principal
+from lucent.data_models import (
+    INSIGHT_ID_PATTERN,
+    ISSUE_ID_PATTERN,
+    MAX_CURSOR_LENGTH,
+    SIGNAL_ID_PATTERN,
+    Insight,
+    InsightPage,
+    Issue,
+    IssueListParams,
+    IssuePage,
+    IssueStatus,
+    IssueStatusUpdate,
+    PageParams,
+    Signal,
+    SignalListParams,
+    SignalPage,
+)
+from lucent.errors import (
+    READ_SCOPE,
+    WRITE_ISSUES_SCOPE,
+    InvalidCursor,
+    IssueNotFound,
+    MissingScope,
+    ServiceUnavailable,
+)
+from lucent.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+GSI1 = "gsi1"
+ISSUE_PREFIX, SIGNAL_PREFIX, INSIGHT_PREFIX = "ISSUE#", "SIGNAL#", "INSIGHT#"
+_ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
+_SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
+_INSIGHT_ID = re.compile(INSIGHT_ID_PATTERN)
+UNAVAILABLE_MESSAGE = "Service temporarily unavailable"
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def org_pk(org_id: str) -> str:
+    return f"ORG#{org_id}"
+
+
+def status_gsi1pk(org_id: str, status: IssueStatus) -> str:
+    return f"ORG#{org_id}#STATUS#{status.value}"
+
+
+def issue_gsi1pk(org_id: str, issue_id: str) -> str:
+    return f"ORG#{org_id}#ISSUE#{issue_id}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def isoformat(moment: datetime) -> str:
+    """UTC, whole seconds, ``Z``: the form stored and served (``2026-11-29T16:20:00Z``)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --- items <-> models ----------------------------------------------------------------------------
+
+
+def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": _s(org_pk(org_id)),
+        "sk": _s(ISSUE_PREFIX + issue.id),
+        "gsi1pk": _s(status_gsi1pk(org_id, issue.status)),
+        "gsi1sk": _s(ISSUE_PREFIX + issue.id),
+        "entity": _s("issue"),
+        "id": _s(issue.id),
+        "title": _s(issue.title),
+        "kind": _s(issue.kind.value),
+        "severity": _s(issue.severity.value),
+        "status": _s(issue.status.value),
+        "occurrences": _n(issue.occurrences),
+        "sessions_affected": _n(issue.sessions_affected),
+        "users_affected": _n(issue.users_affected),
+        "first_seen": _s(isoformat(issue.first_seen)),
+        "last_seen": _s(isoformat(issue.last_seen)),
+        "url": _s(issue.url),
+    }
+    if issue.status_updated_at is not None:
+        item["status_updated_at"] = _s(isoformat(issue.status_updated_at))
+    if issue.status_updated_by is not None:
+        item["status_updated_by"] = _s(issue.status_updated_by)
+    return item
+
+
+def issue_from_item(item: Mapping[str, Any]) -> Issue:
+    return Issue.model_validate(
+        {
+            "id": item["id"]["S"],
+            "title": item["title"]["S"],
+            "kind": item["kind"]["S"],
+            "severity": item["severity"]["S"],
+            "status": item["status"]["S"],
+            "occurrences": int(item["occurrences"]["N"]),
+            "sessions_affected": int(item["sessions_affected"]["N"]),
+            "users_affected": int(item["users_affected"]["N"]),
+            "first_seen": item["first_seen"]["S"],
+            "last_seen": item["last_seen"]["S"],
+            "url": item["url"]["S"],
+            "status_updated_at": item.get("status_updated_at", {}).get("S"),
+            "status_updated_by": item.get("status_updated_by", {}).get("S"),
+        }
+    )
+
+
+def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": _s(org_pk(org_id)),
+        "sk": _s(SIGNAL_PREFIX + signal.id),
+        "gsi1pk": _s(issue_gsi1pk(org_id, signal.issue_id)),
+        "gsi1sk": _s(SIGNAL_PREFIX + signal.id),
+        "entity": _s("signal"),
+        "id": _s(signal.id),
+        "issue_id": _s(signal.issue_id),
+        "kind": _s(signal.kind.value),
+        "session_id": _s(signal.session_id),
+        "replay_timestamp_ms": _n(signal.replay_timestamp_ms),
+        "occurred_at": _s(isoformat(signal.occurred_at)),
+        "url": _s(signal.url),
+        "detail": _s(signal.detail),
+    }
+    if signal.selector is not None:
+        item["selector"] = _s(signal.selector)
+    return item
+
+
+def signal_from_item(item: Mapping[str, Any]) -> Signal:
+    return Signal.model_validate(
+        {
+            "id": item["id"]["S"],
+            "issue_id": item["issue_id"]["S"],
+            "kind": item["kind"]["S"],
+            "session_id": item["session_id"]["S"],
+            "replay_timestamp_ms": int(item["replay_timestamp_ms"]["N"]),
+            "occurred_at": item["occurred_at"]["S"],
+            "url": item["url"]["S"],
+            "selector": item.get("selector", {}).get("S"),
+            "detail": item["detail"]["S"],
+        }
+    )
+
+
+def insight_item(org_id: str, insight: Insight) -> dict[str, Any]:
+    return {
+        "pk": _s(org_pk(org_id)),
+        "sk": _s(INSIGHT_PREFIX + insight.id),
+        "entity": _s("insight"),
+        "id": _s(insight.id),
+        "title": _s(insight.title),
+        "summary": _s(insight.summary),
+        "category": _s(insight.category.value),
+        "impact": _s(insight.impact.value),
+        # A list, not a string set: sets cannot be empty and do not keep order.
+        "related_issue_ids": {"L": [_s(i) for i in insight.related_issue_ids]},
+        "created_at": _s(isoformat(insight.created_at)),
+    }
+
+
+def insight_from_item(item: Mapping[str, Any]) -> Insight:
+    return Insight.model_validate(
+        {
+            "id": item["id"]["S"],
+            "title": item["title"]["S"],
+            "summary": item["summary"]["S"],
+            "category": item["category"]["S"],
+            "impact": item["impact"]["S"],
+            "related_issue_ids": [v["S"] for v in item.get("related_issue_ids", {}).get("L", [])],
+            "created_at": item["created_at"]["S"],
+        }
+    )
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(listing: str, filter_value: str | None, last_id: str) -> str:
+    """An opaque cursor: the listing, its filter and the last id served. No org, no key."""
+    raw = json.dumps({"l": listing, "f": filter_value, "p": last_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(
+    cursor: str, listing: str, filter_value: str | None, id_pattern: re.Pattern[str]
+) -> str:
+    """The last id a cursor carries; InvalidCursor unless it was made for this very listing."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor() from exc
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"l", "f", "p"}
+        or data["l"] != listing
+        or data["f"] != filter_value
+        or not isinstance(data["p"], str)
+        or not id_pattern.fullmatch(data["p"])
+    ):
+        raise InvalidCursor()
+    return str(data["p"])
+
+
+# --- storage -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StorePage:
+    """Items of one Query, and whether more exist after them."""
+
+    items: list[dict[str, Any]]
+    has_more: bool
+
+
+class DataStore:
+    """DynamoDB access to the data table. Every method takes the organization explicitly."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _query(
+        self,
+        *,
+        index: str | None,
+        hash_name: str,
+        hash_value: str,
+        sk_name: str,
+        sk_prefix: str,
+        start_key: dict[str, Any] | None,
+        limit: int,
+    ) -> StorePage:
+        # One item more than asked tells whether another page exists, so the last page never
+        # comes back empty with a cursor (a page costs the same read units either way).
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": f"{hash_name} = :h AND begins_with({sk_name}, :p)",
+            "ExpressionAttributeValues": {":h": _s(hash_value), ":p": _s(sk_prefix)},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if index is not None:
+            kwargs["IndexName"] = index
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = start_key
+        try:
+            response = self._client.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("data table query failed", extra={"index": index})
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
+        items = response.get("Items", [])
+        logger.debug(
+            "data table query",
+            extra={
+                "index": index,
+                "count": response.get("Count"),
+                "scanned_count": response.get("ScannedCount"),
+                "consumed_capacity": response.get("ConsumedCapacity", {}).get("CapacityUnits"),
+            },
+        )
+        return StorePage(items=items[:limit], has_more=len(items) > limit)
+
+    # issues
+
+    def get_issue(self, org_id: str, issue_id: str) -> Issue | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + issue_id)},
+                # Read-your-writes after a PATCH.
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("data table get_item failed")
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
+        item = response.get("Item")
+        return issue_from_item(item) if item else None
+
+    def query_issues(
+        self, org_id: str, status: IssueStatus | None, after_id: str | None, limit: int
+    ) -> tuple[list[Issue], bool]:
+        start_key: dict[str, Any] | None = None
+        if status is None:
+            if after_id is not None:
+                start_key = {"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + after_id)}
+            page = self._query(
+                index=None,
+                hash_name="pk",
+                hash_value=org_pk(org_id),
+                sk_name="sk",
+                sk_prefix=ISSUE_PREFIX,
+                start_key=start_key,
+                limit=limit,
+            )
+        else:
+            if after_id is not None:
+                start_key = {
+                    "pk": _s(org_pk(org_id)),
+                    "sk": _s(ISSUE_PREFIX + after_id),
+                    "gsi1pk": _s(status_gsi1pk(org_id, status)),
+                    "gsi1sk": _s(ISSUE_PREFIX + after_id),
+                }
+            page = self._query(
+                index=GSI1,
+                hash_name="gsi1pk",
+                hash_value=status_gsi1pk(org_id, status),
+                sk_name="gsi1sk",
+                sk_prefix=ISSUE_PREFIX,
+                start_key=start_key,
+                limit=limit,
+            )
+        return [issue_from_item(i) for i in page.items], page.has_more
+
+    def update_issue_status(
+        self, org_id: str, issue_id: str, status: IssueStatus, by: str, at: datetime
+    ) -> Issue | None:
+        """Set status, who and when; None if the organization has no such issue (none created)."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + issue_id)},
+                UpdateExpression=(
+                    "SET #status = :status, gsi1pk = :gsi1pk, "
+                    "status_updated_at = :at, status_updated_by = :by"
+                ),
+                ConditionExpression="attribute_exists(pk) AND entity = :issue",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": _s(status.value),
+                    ":gsi1pk": _s(status_gsi1pk(org_id, status)),
+                    ":at": _s(isoformat(at)),
+                    ":by": _s(by),
+                    ":issue": _s("issue"),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            logger.exception("data table update_item failed")
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
+        except BotoCoreError as exc:
+            logger.exception("data table update_item failed")
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
+        return issue_from_item(response["Attributes"])
+
+    # signals and insights
+
+    def query_signals(
+        self, org_id: str, issue_id: str | None, after_id: str | None, limit: int
+    ) -> tuple[list[Signal], bool]:
+        start_key: dict[str, Any] | None = None
+        if issue_id is None:
+            if after_id is not None:
+                start_key = {"pk": _s(org_pk(org_id)), "sk": _s(SIGNAL_PREFIX + after_id)}
+            page = self._query(
+                index=None,
+                hash_name="pk",
+                hash_value=org_pk(org_id),
+                sk_name="sk",
+                sk_prefix=SIGNAL_PREFIX,
+                start_key=start_key,
+                limit=limit,
+            )
+        else:
+            if after_id is not None:
+                start_key = {
+                    "pk": _s(org_pk(org_id)),
+                    "sk": _s(SIGNAL_PREFIX + after_id),
+                    "gsi1pk": _s(issue_gsi1pk(org_id, issue_id)),
+                    "gsi1sk": _s(SIGNAL_PREFIX + after_id),
+                }
+            page = self._query(
+                index=GSI1,
+                hash_name="gsi1pk",
+                hash_value=issue_gsi1pk(org_id, issue_id),
+                sk_name="gsi1sk",
+                sk_prefix=SIGNAL_PREFIX,
+                start_key=start_key,
+                limit=limit,
+            )
+        return [signal_from_item(i) for i in page.items], page.has_more
+
+    def query_insights(
+        self, org_id: str, after_id: str | None, limit: int
+    ) -> tuple[list[Insight], bool]:
+        start_key = (
+            {"pk": _s(org_pk(org_id)), "sk": _s(INSIGHT_PREFIX + after_id)} if after_id else None
+        )
+        page = self._query(
+            index=None,
+            hash_name="pk",
+            hash_value=org_pk(org_id),
+            sk_name="sk",
+            sk_prefix=INSIGHT_PREFIX,
+            start_key=start_key,
+            limit=limit,
+        )
+        return [insight_from_item(i) for i in page.items], page.has_more
+
+    # loading (demo data, migrations): never used by the API function
+
+    def put_all(
+        self,
+        org_id: str,
+        issues: Sequence[Issue] = (),
+        signals: Sequence[Signal] = (),
+        insights: Sequence[Insight] = (),
+    ) -> None:
+        items = (
+            [issue_item(org_id, i) for i in issues]
+            + [signal_item(org_id, s) for s in signals]
+            + [insight_item(org_id, i) for i in insights]
+        )
+        for start in range(0, len(items), 25):
+            requests: list[Any] = [
+                {"PutRequest": {"Item": item}} for item in items[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self._table: requests}
+            while pending:
+                response = self._client.batch_write_item(RequestItems=pending)
+                pending = dict(response.get("UnprocessedItems") or {})
+
+
+# --- domain --------------------------------------------------------------------------------------
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise MissingScope(scope)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DataService:
+    """What the Data API does, for one caller at a time. Scopes are checked here too."""
+
+    def __init__(self, store: DataStore, clock: Callable[[], datetime] = _now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def list_issues(self, principal: Principal, params: IssueListParams) -> IssuePage:
+        require_scope(principal, READ_SCOPE)
+        status = params.status.value if params.status else None
+        after = _after(params.cursor, "issues", status, _ISSUE_ID)
+        items, more = self._store.query_issues(principal.org_id, params.status, after, params.limit)
+        cursor = encode_cursor("issues", status, items[-1].id) if more and items else None
+        return IssuePage(items=items, next_cursor=cursor)
+
+    def get_issue(self, principal: Principal, issue_id: str) -> Issue:
+        require_scope(principal, READ_SCOPE)
+        # A malformed id cannot exist: same answer as an unknown one, without a read.
+        issue = (
+            self._store.get_issue(principal.org_id, issue_id)
+            if _ISSUE_ID.fullmatch(issue_id)
+            else None
+        )
+        if issue is None:
+            raise IssueNotFound()
+        return issue
+
+    def update_issue_status(
+        self, principal: Principal, issue_id: str, update: IssueStatusUpdate
+    ) -> Issue:
+        require_scope(principal, WRITE_ISSUES_SCOPE)
+        if not _ISSUE_ID.fullmatch(issue_id):
+            raise IssueNotFound()
+        issue = self._store.update_issue_status(
+            principal.org_id, issue_id, update.status, principal.credential_id, self._clock()
+        )
+        if issue is None:
+            raise IssueNotFound()
+        return issue
+
+    def list_signals(self, principal: Principal, params: SignalListParams) -> SignalPage:
+        require_scope(principal, READ_SCOPE)
+        after = _after(params.cursor, "signals", params.issue_id, _SIGNAL_ID)
+        items, more = self._store.query_signals(
+            principal.org_id, params.issue_id, after, params.limit
+        )
+        cursor = encode_cursor("signals", params.issue_id, items[-1].id) if more and items else None
+        return SignalPage(items=items, next_cursor=cursor)
+
+    def list_insights(self, principal: Principal, params: PageParams) -> InsightPage:
+        require_scope(principal, READ_SCOPE)
+        after = _after(params.cursor, "insights", None, _INSIGHT_ID)
+        items, more = self._store.query_insights(principal.org_id, after, params.limit)
+        cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
+        return InsightPage(items=items, next_cursor=cursor)
+
+
+def _after(
+    cursor: str | None, listing: str, filter_value: str | None, pattern: re.Pattern[str]
+) -> str | None:
+    return decode_cursor(cursor, listing, filter_value, pattern) if cursor is not None else None
