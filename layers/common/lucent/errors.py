@@ -144,3 +144,35 @@ class InvalidCursor(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("Invalid cursor")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingest (POST /api/sdk/replay, docs/ingest.md). Each carries a machine-readable ``reason`` for
+# the ``Rejected`` metric; the message is what the client reads.
+
+
+class InvalidBatch(BadRequest):
+    """The body is empty, not base64/gzip/JSON, or not a valid replay batch."""
+
+    def __init__(self, message: str, reason: str = "invalid_batch") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BatchTooLarge(PayloadTooLarge):
+    """The body, its decompressed form or its event count is over a documented limit."""
+
+    def __init__(self, message: str, reason: str = "too_large") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnsupportedContentType(UnsupportedMediaType):
+    reason = "unsupported_content_type"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """S3 did not confirm the write of a replay batch: nothing was acknowledged."""
+
+    def __init__(self, retry_after_seconds: int = 5) -> None:
+        super().__init__("Storage temporarily unavailable", retry_after_seconds)

@@ -1,0 +1,96 @@
+"""``POST``/``OPTIONS /api/sdk/replay``. Thin: read the event, ``IngestService.handle``, respond.
+
+Every response carries the ingest CORS headers, errors and unexpected exceptions included. Nothing
+from the body, the ``api_key`` query parameter, key-carrying headers or the full URL is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lucent.errors import LucentError
+from lucent.http import (
+    INGEST_CORS_HEADERS,
+    error_response,
+    internal_error_response,
+    json_response,
+    preflight_response,
+)
+from lucent.ingest import IngestRequest, IngestService
+from lucent.observability import METRICS_NAMESPACE, get_tracer, logger, metrics
+from lucent.settings import get_settings
+
+tracer = get_tracer()
+_service: IngestService | None = None
+
+
+class PowertoolsTelemetry:
+    def metric(self, name: str, value: float, unit: str) -> None:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+    def rejected(self, reason: str) -> None:
+        metrics.add_metric(name="Rejected", unit="Count", value=1)
+        with single_metric(
+            name="RejectedByReason",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="reason", value=reason)
+
+    def warning(self, message: str, fields: Mapping[str, Any]) -> None:
+        logger.warning(message, extra=dict(fields))
+
+
+def service() -> IngestService:
+    """One per container: clients and the rate limiter's cache survive between invocations."""
+    global _service  # noqa: PLW0603
+    if _service is None:
+        _service = IngestService.from_settings(get_settings(), telemetry=PowertoolsTelemetry())
+    return _service
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if str(event.get("httpMethod", "")).upper() == "OPTIONS":
+        metrics.add_metric(name="Preflight", unit=MetricUnit.Count, value=1)
+        return preflight_response()
+    who: dict[str, str | None] = {"credential_id": None, "org_id": None}
+    try:
+        request = IngestRequest.from_event(event)
+        if request.principal is not None:
+            who = {
+                "credential_id": request.principal.credential_id,
+                "org_id": request.principal.org_id,
+            }
+        result = service().handle(request)
+    except LucentError as exc:
+        logger.info(
+            "batch refused",
+            extra={**who, "status": exc.status, "reason": getattr(exc, "reason", exc.message)},
+        )
+        return error_response(exc, INGEST_CORS_HEADERS)
+    except Exception:
+        logger.exception("ingest failed", extra=who)
+        metrics.add_metric(name="InternalError", unit=MetricUnit.Count, value=1)
+        return internal_error_response(INGEST_CORS_HEADERS)
+    logger.info(
+        "batch stored",
+        extra={
+            **who,
+            "session_id": result.session_id,
+            "sequence": result.sequence,
+            "events": result.events_stored,
+            "bytes": result.bytes_stored,
+            "client_gzip": result.client_gzip,
+            "rate_count": result.rate.count if result.rate else None,
+        },
+    )
+    return json_response(200, result.body(), INGEST_CORS_HEADERS)

@@ -1,0 +1,248 @@
+"""Decoding and validating a replay batch: pure, no AWS (docs/ingest.md, docs/limits.md).
+
+From an API Gateway proxy event's Content-Type, body and ``isBase64Encoded`` to a validated
+batch, or one of three typed errors: ``InvalidBatch`` (400), ``BatchTooLarge`` (413) and
+``UnsupportedContentType`` (415). Nothing else escapes ``decode_batch``: tests/test_batch_fuzz.py
+holds it to that.
+
+* gzip is recognised by its first two bytes (1f 8b) only, never by ``Content-Encoding``: API
+  Gateway may already have inflated a body and still pass the header on, and a beacon Blob of gzip
+  bytes arrives with no Content-Encoding at all.
+* Decompression is a stream with a cap on its output, so a gzip bomb is refused after
+  ``MAX_DECOMPRESSED_BYTES + 1`` bytes, never at its full size.
+* JSON is parsed by the standard library (as deep as the interpreter's recursion limit allows,
+  about 900 levels: a full DOM snapshot nests two levels per DOM level, and pydantic-core's own
+  parser stops at 200) and then validated by pydantic in strict mode (no bool or float for an int).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from lucent.errors import BatchTooLarge, InvalidBatch, UnsupportedContentType
+
+# Limits (docs/limits.md explains each choice).
+MAX_BODY_BYTES = 3 * 1024 * 1024  # as sent, after base64: 4 MiB of base64 in a 6 MB event
+MAX_DECOMPRESSED_BYTES = 10 * 1024 * 1024
+MAX_EVENTS = 5_000
+MAX_SEQUENCE = 9_999_999_999  # ten digits: the object key zero-pads it to keep sessions sorted
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
+GZIP_MAGIC = b"\x1f\x8b"
+
+# base64 of MAX_BODY_BYTES, so an oversized body is refused before it is decoded.
+_MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_SHOWN_MEDIA_TYPE_CHARS = 100
+
+
+class ReplayEvent(BaseModel):
+    """An rrweb event: at least type, timestamp (ms) and data; other keys are kept as sent."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    type: int
+    timestamp: int
+    data: dict[str, Any]
+
+
+class ReplayBatch(BaseModel):
+    """One batch of the SDK. Unknown top-level keys are allowed and stored as sent."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    session_id: str
+    sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)]
+    events: Annotated[list[ReplayEvent], Field(min_length=1)]
+    window_id: Annotated[str, Field(max_length=256)] | None = None
+    sent_at: Any = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("session_id")
+    @classmethod
+    def _session_id(cls, value: str) -> str:
+        # fullmatch, not "$": Python's "$" would also accept a trailing newline.
+        if _SESSION_ID.fullmatch(value) is None:
+            raise PydanticCustomError(
+                "session_id",
+                "must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-', "
+                "starting with a letter or digit",
+            )
+        return value
+
+    @field_validator("sent_at")
+    @classmethod
+    def _sent_at(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise PydanticCustomError(
+            "sent_at", "Input should be an integer (epoch milliseconds) or a string"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """A valid batch and the bytes it came in."""
+
+    batch: ReplayBatch
+    body: bytes  # exactly as the client sent it (base64 removed), gzip or not
+    client_gzip: bool  # ``body`` is gzip (and decoded to ``json_size`` bytes of valid JSON)
+    json_size: int
+
+    @property
+    def event_count(self) -> int:
+        return len(self.batch.events)
+
+
+def media_type(content_type: str | None) -> str:
+    """The supported media type of a Content-Type header (parameters ignored, any letter case)."""
+    if content_type is None or not content_type.strip():
+        raise UnsupportedContentType("Missing Content-Type: send application/json or text/plain")
+    value = content_type.split(";", 1)[0].strip().lower()
+    if value not in SUPPORTED_MEDIA_TYPES:
+        shown = value[:_SHOWN_MEDIA_TYPE_CHARS]
+        raise UnsupportedContentType(
+            f"Unsupported content type: {shown}; send application/json or text/plain"
+        )
+    return value
+
+
+def body_bytes(body: str | None, is_base64: bool) -> bytes:
+    """The bytes the client sent: base64-decoded when API Gateway says so, size-capped."""
+    if not body:
+        raise InvalidBatch("Request body is empty", "empty_body")
+    if is_base64:
+        if len(body) > _MAX_BASE64_CHARS:
+            _too_large_body()
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidBatch("Body is not valid base64", "invalid_base64") from None
+    else:
+        if len(body) > MAX_BODY_BYTES:
+            _too_large_body()
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidBatch("Body is not valid UTF-8", "invalid_json") from None
+    if len(raw) > MAX_BODY_BYTES:
+        _too_large_body()
+    if not raw:
+        raise InvalidBatch("Request body is empty", "empty_body")
+    return raw
+
+
+def _too_large_body() -> NoReturn:
+    raise BatchTooLarge(
+        f"Request body too large: the limit is {MAX_BODY_BYTES} bytes", "body_too_large"
+    )
+
+
+def is_gzip(raw: bytes) -> bool:
+    return raw[:2] == GZIP_MAGIC
+
+
+def gunzip_capped(data: bytes, cap: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Inflate gzip (one or more members) as a stream, refusing output over ``cap`` bytes.
+
+    Never allocates more than ``cap + 1`` bytes of output: a bomb stops at the cap.
+    """
+    out = bytearray()
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out += inflater.decompress(rest, cap + 1 - len(out))
+        except zlib.error as exc:
+            raise InvalidBatch(f"Body is not valid gzip: {exc}", "invalid_gzip") from None
+        if len(out) > cap:
+            raise BatchTooLarge(
+                f"Decompressed body too large: the limit is {cap} bytes", "decompressed_too_large"
+            )
+        if not inflater.eof:
+            raise InvalidBatch("Body is not valid gzip: the stream is truncated", "invalid_gzip")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
+        if not is_gzip(rest):
+            raise InvalidBatch(
+                "Body is not valid gzip: unexpected data after the gzip stream", "invalid_gzip"
+            )
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # NaN, Infinity and -Infinity are not JSON (RFC 8259), though Python's parser takes them.
+    raise ValueError(name)
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+_JSON_WORDING = (
+    ("Input should be a valid dictionary or instance of ReplayEvent", "Input should be an object"),
+    ("Input should be a valid dictionary or instance of ReplayBatch", "Input should be an object"),
+    ("Input should be a valid dictionary", "Input should be an object"),
+    ("Input should be a valid list", "Input should be an array"),
+)
+
+
+def _message(error: ValidationError) -> str:
+    first = error.errors(include_url=False, include_input=False)[0]
+    message = str(first["msg"])
+    for pydantic_words, json_words in _JSON_WORDING:
+        if message.startswith(pydantic_words):
+            message = json_words + message[len(pydantic_words) :]
+            break
+    where = _loc(tuple(first["loc"]))
+    return f"Invalid batch: {where}: {message}" if where else f"Invalid batch: {message}"
+
+
+def parse_batch(document: bytes) -> ReplayBatch:
+    """Parse and validate the JSON of a batch (already inflated)."""
+    if not document:
+        raise InvalidBatch("Request body is empty", "empty_body")
+    try:
+        text = document.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidBatch("Body is not valid JSON: it is not UTF-8", "invalid_json") from None
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidBatch("Body is not valid JSON: nested too deeply", "invalid_json") from None
+    except ValueError:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
+        raise InvalidBatch("Body is not valid JSON", "invalid_json") from None
+    if isinstance(parsed, dict):
+        events = parsed.get("events")
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            raise BatchTooLarge(
+                f"Too many events in one batch: {len(events)} (the limit is {MAX_EVENTS})",
+                "too_many_events",
+            )
+    try:
+        return ReplayBatch.model_validate(parsed)
+    except ValidationError as exc:
+        raise InvalidBatch(_message(exc), "invalid_batch") from None
+    except RecursionError:  # defensive: validation of Any does not recurse today
+        raise InvalidBatch("Body is not valid JSON: nested too deeply", "invalid_json") from None
+
+
+def decode_batch(content_type: str | None, body: str | None, is_base64: bool) -> DecodedBatch:
+    """From the request's Content-Type and body to a validated batch, or a typed 4xx error."""
+    media_type(content_type)
+    raw = body_bytes(body, is_base64)
+    if is_gzip(raw):
+        document = gunzip_capped(raw)
+        return DecodedBatch(parse_batch(document), raw, client_gzip=True, json_size=len(document))
+    return DecodedBatch(parse_batch(raw), raw, client_gzip=False, json_size=len(raw))
