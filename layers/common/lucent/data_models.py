@@ -87,7 +87,10 @@ class Impact(StrEnum):
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every field is always present in a response (null when unset), and the schema says so.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class Issue(_Response):
