@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,19 +45,16 @@ _COUNTER = re.compile(r"m(\d+)")
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-def _weight(elapsed_seconds: float) -> float:
-    """How much of the previous minute still overlaps the window ending now."""
-    elapsed = min(max(elapsed_seconds, 0.0), float(SECONDS_PER_MINUTE))
-    return 1.0 - elapsed / SECONDS_PER_MINUTE
-
-
 def admission_cap(prev_count: int, limit: int, elapsed_seconds: float) -> int:
     """The largest current-minute count (before this request) at which a request is admitted.
 
     ``cur <= limit - 1 - prev * w`` holds for an integer ``cur`` iff ``cur <= floor(...)``, so the
-    cap DynamoDB compares against is an integer: no decimal rounding between Python and the table.
+    cap DynamoDB compares against is an integer. It is computed exactly (a float is a rational),
+    so no rounding can make Python, the table and a test oracle disagree at a boundary.
     """
-    return math.floor(limit - 1 - prev_count * _weight(elapsed_seconds))
+    elapsed = min(max(Fraction(elapsed_seconds), Fraction(0)), Fraction(SECONDS_PER_MINUTE))
+    overlap = Fraction(prev_count) * (SECONDS_PER_MINUTE - elapsed) / SECONDS_PER_MINUTE
+    return limit - 1 - math.ceil(overlap)
 
 
 def _admitted_at(prev_count: int, cur_count: int, limit: int, at: float) -> bool:
