@@ -149,3 +149,41 @@ def test_events_dir_is_what_the_canary_packs() -> None:
     # Makefile target build-CanaryFunction copies events/*.json next to the canary handler.
     assert Path(EVENTS / "manifest.json").is_file()
     assert all(p.suffix == ".json" for p in EVENTS.iterdir())
+
+
+def test_lucent_invoke_without_a_local_api_uses_in_process_moto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lucent_dev.cli import main
+    from lucent_dev.commands import invoke
+
+    monkeypatch.setattr(invoke, "DEV_STATE_PATH", tmp_path / "no-dev.json")
+    assert main(["invoke", "IssuesFunction", str(EVENTS / "data-get-issue.json")]) == 0
+    out = capsys.readouterr()
+    response = json.loads(out.out)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["id"] == demo.DEMO_ISSUE_ID
+    assert "backed by an in-process moto with the demo data" in out.err
+    assert "data-get-issue.json: as documented (events/manifest.json)" in out.err
+
+
+def test_lucent_invoke_prints_a_raised_error_like_lambda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lucent_dev.cli import main
+    from lucent_dev.commands import invoke
+
+    monkeypatch.setattr(invoke, "DEV_STATE_PATH", tmp_path / "no-dev.json")
+    assert main(["invoke", "authorizer", str(EVENTS / "ingest-missing-key.json")]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out) == {"errorMessage": "Unauthorized", "errorType": "Exception"}
+    assert "ingest-missing-key.json: as documented" in out.err
+
+
+def test_lucent_invoke_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lucent_dev.cli import main
+
+    assert main(["invoke", "NoSuchFunction", str(EVENTS / "data-get-issue.json")]) == 2
+    assert "unknown function 'NoSuchFunction'; template.yaml has: " in capsys.readouterr().err
+    assert main(["invoke", "IngestFunction", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json not found" in capsys.readouterr().err

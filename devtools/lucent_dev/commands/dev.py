@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from lucent_dev.cli import UsageError
@@ -28,6 +29,8 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also print the functions' own JSON logs (INFO) and metrics",
     )
+    # For tests and parallel checkouts: where to write the state instead of .lucent/dev.json.
+    dev.add_argument("--state-file", type=Path, default=None, help=argparse.SUPPRESS)
     dev.set_defaults(run=run)
 
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     api = LocalApi(
         args.host,
         args.port,
-        state_path=DEV_STATE_PATH,
+        state_path=args.state_file or DEV_STATE_PATH,
         log=sys.stdout,
         function_logs=args.function_logs,
     )

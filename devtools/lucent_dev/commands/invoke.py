@@ -45,10 +45,10 @@ def resolve_function(name: str) -> tpl.FunctionSpec:
 
 
 @contextlib.contextmanager
-def backing_aws(state_path: Path = DEV_STATE_PATH) -> Iterator[tuple[dict[str, str], str]]:
+def backing_aws(state_path: Path | None = None) -> Iterator[tuple[dict[str, str], str]]:
     """The environment a function needs, and a description of where its AWS is."""
     try:
-        state = read_dev_state(state_path)
+        state = read_dev_state(state_path or DEV_STATE_PATH)
     except TargetError:
         state = None
     endpoint = state.get("aws_endpoint_url") if state else None
