@@ -193,6 +193,16 @@ def test_replay_without_dev_json_says_what_to_do(
 # --- the canary ------------------------------------------------------------------------------
 
 
+class CanaryContext(LocalContext):
+    """The canary's Lambda context: template.yaml gives it a 120 s timeout."""
+
+    def __init__(self) -> None:
+        super().__init__("CanaryFunction")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
 def load_packaged_canary(tmp_path: Path) -> Any:
     """The handler as `make build-CanaryFunction` packs it: the .py files plus events/*.json."""
     artifacts = tmp_path / "artifacts"
@@ -231,7 +241,7 @@ def test_canary_handler_replays_with_its_secret_and_publishes_metrics(
     handler = load_packaged_canary(tmp_path)
     capsys.readouterr()
 
-    result = handler.lambda_handler({"source": "aws.events"}, LocalContext("CanaryFunction"))
+    result = handler.lambda_handler({"source": "aws.events"}, CanaryContext())
 
     assert result == {
         "passed": len(REPLAYED) - 1,
@@ -274,7 +284,7 @@ def test_canary_reports_failures_without_secrets(
     handler = load_packaged_canary(tmp_path)
     capsys.readouterr()
 
-    result = handler.lambda_handler({}, LocalContext("CanaryFunction"))
+    result = handler.lambda_handler({}, CanaryContext())
 
     uses_api_key = sorted(
         s.name for s in REPLAYED if demo.roles()["api_key"] in (EVENTS / s.file).read_text()
@@ -285,3 +295,37 @@ def test_canary_reports_failures_without_secrets(
     failures = [json.loads(line) for line in out.splitlines() if "canary check failed" in line]
     assert sorted(f["event"] for f in failures) == sorted(f"{n}.json" for n in result["failures"])
     assert values["api_key"] not in out
+
+
+def test_events_become_the_http_requests_they_stand_for() -> None:
+    from lucent.canary import http_call
+
+    manifest = load_manifest(EVENTS)
+    [gzip_spec] = [s for s in manifest.events if s.name == "ingest-beacon-text-plain-gzip"]
+    event = manifest.event(gzip_spec)
+    call = http_call(event, "https://x.example/prod/", {demo.roles()["public_key"]: "luc_pk_real"})
+    assert call.method == "POST"
+    assert call.url == "https://x.example/prod/api/sdk/replay?api_key=luc_pk_real"
+    assert call.body is not None
+    assert call.body[:2] == b"\x1f\x8b"  # base64 decoded: the gzip bytes as the browser sent them
+    names = [name.lower() for name, _ in call.headers]
+    assert "content-type" in names
+    assert not {"host", "x-forwarded-for", "x-amzn-trace-id"} & set(names)
+    [authorizer_spec] = [s for s in manifest.events if s.name == "authorizer-data-read-valid"]
+    call = http_call(manifest.event(authorizer_spec), "http://local", {})
+    assert (call.method, call.url, call.body) == ("GET", "http://local/api/v1/issues", None)
+    assert ("Authorization", f"Bearer {demo.roles()['api_key']}") in call.headers
+
+
+def test_replay_out_of_time_fails_what_it_could_not_run(credentials_file: Path) -> None:
+    from lucent.canary import replay, summary
+
+    values = json.loads(credentials_file.read_text())
+    results = replay(
+        load_manifest(EVENTS),
+        {"ingest": values["ingest_url"], "data": values["data_url"]},
+        values,
+        time_left=lambda: 0.0,
+    )
+    assert summary(results) == {"passed": 0, "failed": len(REPLAYED), "skipped": 0}
+    assert {tuple(r.problems) for r in results} == {("not run: out of time",)}

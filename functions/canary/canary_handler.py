@@ -25,6 +25,7 @@ from lucent.canary import load_manifest, replay, summary
 from lucent.observability import logger, metrics
 
 _HERE = Path(__file__).resolve().parent
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 def events_dir() -> Path:
@@ -59,7 +60,13 @@ def credentials() -> dict[str, str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     urls = {"ingest": os.environ["INGEST_URL"], "data": os.environ["DATA_URL"]}
     manifest = load_manifest(events_dir())
-    results = replay(manifest, urls, credentials(), timeout=10.0)
+    results = replay(
+        manifest,
+        urls,
+        credentials(),
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
     counts = summary(results)
     for result in results:
         if result.skipped is None and not result.passed:

@@ -356,22 +356,30 @@ def replay(
     only: Iterable[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     on_result: Callable[[Result], None] | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> list[Result]:
-    """Send every event with an expected HTTP outcome; ``urls`` maps "ingest"/"data" to bases."""
+    """Send every event with an expected HTTP outcome; ``urls`` maps "ingest"/"data" to bases.
+
+    ``time_left`` (seconds, e.g. from a Lambda context): an event is only sent while more than
+    one request timeout remains; the ones left are failed as not run.
+    """
     wanted = set(only) if only is not None else None
     replacements = replacements_for(manifest, values)
     results = []
     for spec in manifest.events:
         if spec.http is None or (wanted is not None and spec.name not in wanted):
             continue
-        result = _replay_one(
-            manifest,
-            spec=spec,
-            urls=urls,
-            values=values,
-            replacements=replacements,
-            timeout=timeout,
-        )
+        if time_left is not None and time_left() < timeout + 1:
+            result = Result(spec, passed=False, problems=["not run: out of time"])
+        else:
+            result = _replay_one(
+                manifest,
+                spec=spec,
+                urls=urls,
+                values=values,
+                replacements=replacements,
+                timeout=timeout,
+            )
         results.append(result)
         if on_result is not None:
             on_result(result)
