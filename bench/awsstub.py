@@ -113,11 +113,31 @@ class Replayer(_Hooks):
         return [("before-send", self._before_send)]
 
 
-class Fault(_Hooks):
-    """Fails chosen operations with an AWS error (in front of moto), e.g. S3 PutObject 503."""
+class Fault:
+    """Fails chosen operations with an AWS error (in front of moto), e.g. S3 PutObject 503.
+
+    Registered first on the clients a warm container already holds (``lucent.aws``'s cached
+    clients for the current settings), since those clients outlive any change to
+    BUILTIN_HANDLERS.
+    """
 
     def __init__(self, failures: dict[str, Canned]) -> None:
         self.failures = failures
+        self._clients: list[Any] = []
+
+    def __enter__(self) -> Self:
+        from lucent import aws as lucent_aws
+        from lucent.settings import get_settings
+
+        settings = get_settings()
+        self._clients = [lucent_aws.dynamodb_client(settings), lucent_aws.s3_client(settings)]
+        for client in self._clients:
+            client.meta.events.register_first("before-send", self._before_send)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-send", self._before_send)
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         canned = self.failures.get(_operation(event_name))

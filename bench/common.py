@@ -64,33 +64,47 @@ def handler(logical_id: str) -> tpl.Handler:
     return tpl.load_handler(tpl.functions()[logical_id], fresh=True)
 
 
-def cpu_per_call(
-    call: Callable[[int], Any], *, min_seconds: float = 0.25, repeats: int = 5
-) -> float:
-    """Median CPU seconds per call of ``call(i)`` over ``repeats`` rounds of >= ``min_seconds``.
-
-    Process CPU time (user + system), not wall time: other work on a noisy machine does not
-    count, and everything the call does in this process (botocore, JSON, gzip) does.
-    """
+def _loop_length(call: Callable[[int], Any], seconds: float) -> int:
     n = 1
-    while True:  # calibrate the loop length
+    while True:
         start = time.process_time()
         for i in range(n):
             call(i)
         spent = time.process_time() - start
-        if spent >= min_seconds / 4 or n >= 1 << 20:
-            break
+        if spent >= seconds / 4 or n >= 1 << 20:
+            return max(1, int(n * (seconds / max(spent, 1e-9))))
         n *= 2
-    n = max(1, int(n * (min_seconds / max(spent, 1e-9))))
-    samples = []
-    offset = n
-    for _ in range(repeats):
-        start = time.process_time()
-        for i in range(offset, offset + n):
-            call(i)
-        samples.append((time.process_time() - start) / n)
-        offset += n
-    return statistics.median(samples)
+
+
+def _sample(call: Callable[[int], Any], n: int, offset: int) -> float:
+    start = time.process_time()
+    for i in range(offset, offset + n):
+        call(i)
+    return (time.process_time() - start) / n
+
+
+def paired(
+    floor: Callable[[int], Any],
+    subject: Callable[[int], Any],
+    *,
+    min_seconds: float = 0.2,
+    rounds: int = 7,
+) -> tuple[float, float, float]:
+    """(floor s/call, subject s/call, ratio): medians over rounds that alternate the two.
+
+    Alternating puts both under the same noise (another process, a frequency change); the ratio
+    is the median of each round's own ratio.
+    """
+    n_floor = _loop_length(floor, min_seconds)
+    n_subject = _loop_length(subject, min_seconds)
+    floors, subjects, ratios = [], [], []
+    for r in range(rounds):
+        f = _sample(floor, n_floor, r * n_floor)
+        s = _sample(subject, n_subject, r * n_subject)
+        floors.append(f)
+        subjects.append(s)
+        ratios.append(s / f)
+    return statistics.median(floors), statistics.median(subjects), statistics.median(ratios)
 
 
 def median(values: list[float]) -> float:

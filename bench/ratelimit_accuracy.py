@@ -45,7 +45,12 @@ class ClassStats:
     wrongly_admitted: int = 0
     wrongly_refused: int = 0
     exact_admitted: int = 0  # by an independent exact limiter
-    retry_after_too_short: int = 0  # refused, told to retry, and the log would still refuse then
+    # Refused with Retry-After r: with no request in between, would the limiter itself admit at
+    # t + r (else: too short), and refuse at t + r - 1 (else: longer than needed)?
+    retry_after_too_short: int = 0
+    retry_after_too_long: int = 0
+    # ... and would the exact log admit at t + r (what a client may expect of "retry after")?
+    retry_after_log_refuses: int = 0
     refusals: int = 0
     limits: set[int] = field(default_factory=set)
 
@@ -61,6 +66,12 @@ class ClassStats:
             "total_admitted_diff_pct": 100 * (self.admitted - self.exact_admitted) / n,
             "retry_after_too_short_pct_of_refusals": 100
             * self.retry_after_too_short
+            / max(self.refusals, 1),
+            "retry_after_too_long_pct_of_refusals": 100
+            * self.retry_after_too_long
+            / max(self.refusals, 1),
+            "retry_after_exact_log_refuses_pct_of_refusals": 100
+            * self.retry_after_log_refuses
             / max(self.refusals, 1),
             "limits": sorted(self.limits),
         }
@@ -109,14 +120,31 @@ LIMITS = (100, 100, 100, 100, 30)  # the documented default, and a smaller tier
 # --- the simulation ------------------------------------------------------------------------------
 
 
-def simulate_key(times: list[float], limit: int, decide: Decision, stats: ClassStats) -> None:
+def _admits_after(
+    decide: Decision, prev: int, cur: int, limit: int, *, window: int, t: float, wait: float
+) -> bool:
+    """Would the limiter admit at ``t + wait`` if nothing were admitted in between?"""
+    later = t + wait
+    w = int(later // WINDOW)
+    if w == window:
+        counts = (prev, cur)
+    elif w == window + 1:
+        counts = (cur, 0)
+    else:
+        counts = (0, 0)
+    return decide(counts[0], counts[1], limit, later - w * WINDOW)[0]
+
+
+def simulate_key(  # noqa: PLR0915 - the hot loop stays flat, for speed
+    times: list[float], limit: int, decide: Decision, stats: ClassStats
+) -> None:
     window = -1
     prev = cur = 0
     log: deque[float] = deque()  # what the counter admitted, for judging its decisions
     exact: deque[float] = deque()  # an independent exact limiter
     admitted_times: list[float] = []
     refusals: list[tuple[float, float]] = []  # (time, retry_after)
-    admitted = wrong_admit = wrong_refuse = exact_admitted = 0
+    admitted = wrong_admit = wrong_refuse = exact_admitted = too_short = too_long = 0
     for t in times:
         w = int(t // WINDOW)
         if w != window:
@@ -139,20 +167,25 @@ def simulate_key(times: list[float], limit: int, decide: Decision, stats: ClassS
             refusals.append((t, retry_after))
             if should:
                 wrong_refuse += 1
+            if not _admits_after(decide, prev, cur, limit, window=w, t=t, wait=retry_after):
+                too_short += 1
+            if retry_after > 1 and _admits_after(
+                decide, prev, cur, limit, window=w, t=t, wait=retry_after - 1
+            ):
+                too_long += 1
         while exact and exact[0] <= horizon:
             exact.popleft()
         if len(exact) < limit:
             exact.append(t)
             exact_admitted += 1
-    # A Retry-After is honest if, at t + retry_after, the log of what was admitted up to t
-    # would admit again (fewer than `limit` admissions in the 60 s before that moment).
-    too_short = 0
+    # Would the exact log of what was admitted up to t admit again at t + retry_after (fewer
+    # than `limit` admissions in the 60 s before that moment)?
+    log_refuses = 0
     for refused_at, wait in refusals:
         upto = bisect.bisect_right(admitted_times, refused_at)
-        later = refused_at + wait
-        since = bisect.bisect_right(admitted_times, later - WINDOW, 0, upto)
+        since = bisect.bisect_right(admitted_times, refused_at + wait - WINDOW, 0, upto)
         if upto - since >= limit:
-            too_short += 1
+            log_refuses += 1
     stats.keys += 1
     stats.requests += len(times)
     stats.admitted += admitted
@@ -161,6 +194,8 @@ def simulate_key(times: list[float], limit: int, decide: Decision, stats: ClassS
     stats.exact_admitted += exact_admitted
     stats.refusals += len(refusals)
     stats.retry_after_too_short += too_short
+    stats.retry_after_too_long += too_long
+    stats.retry_after_log_refuses += log_refuses
     stats.limits.add(limit)
 
 
@@ -190,6 +225,8 @@ def run(
             "exact_admitted",
             "refusals",
             "retry_after_too_short",
+            "retry_after_too_long",
+            "retry_after_log_refuses",
         ):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
         total.limits |= stats.limits

@@ -1,0 +1,114 @@
+"""The ingest function, warm, with AWS answered at the botocore layer; and the batches it gets.
+
+``IngestRig`` records one real round of answers from moto (UpdateItem on the counter table,
+PutObject on the bucket), then serves every later call from those bytes with ``Replayer``: no
+moto, no sockets, nothing of ours stubbed. Events are built by the local gateway from raw HTTP
+requests, as API Gateway would (binary media types: the body arrives base64).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench import common, payloads
+from bench.awsstub import Canned, Recorder, Replayer
+from lucent.credentials import CredentialKind, Principal, issue_credential
+from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
+
+INGEST_PATH = "/api/sdk/replay"
+ORG = "org_bench"
+
+
+@dataclass(frozen=True)
+class Batch:
+    name: str
+    events: int
+    body: bytes  # as sent
+    json_bytes: int  # decompressed
+    gzip: bool
+
+
+def largest_accepted() -> Batch:
+    """The largest batch ingest accepts: MAX_EVENTS events, a DOM snapshot filling the rest of
+    MAX_DECOMPRESSED_BYTES, gzip (within MAX_BODY_BYTES as sent)."""
+    from lucent import batch as limits
+
+    nodes = 2_000
+    for _ in range(6):  # grow the snapshot until the JSON is just under the decompressed cap
+        events = payloads.rrweb_events(limits.MAX_EVENTS, snapshot_nodes=nodes)
+        raw = payloads.batch_bytes(events)
+        room = limits.MAX_DECOMPRESSED_BYTES - len(raw)
+        if 0 <= room < limits.MAX_DECOMPRESSED_BYTES // 50:
+            break
+        per_node = len(payloads.batch_bytes(events[:2])) / nodes
+        nodes = max(10, int(nodes + room / per_node * 0.97))
+    body = payloads.gzipped(raw)
+    assert len(body) <= limits.MAX_BODY_BYTES, len(body)
+    return Batch("largest", len(events), body, len(raw), True)
+
+
+def batches() -> list[Batch]:
+    small = payloads.rrweb_events(22)[2:]  # a later flush: incremental events only
+    typical = payloads.rrweb_events(200)  # the first flush: meta, full snapshot, incrementals
+    out = []
+    for name, events, gz in (
+        ("small", small, True),
+        ("typical", typical, True),
+        ("typical, plain JSON", typical, False),
+    ):
+        raw = payloads.batch_bytes(events)
+        out.append(Batch(name, len(events), payloads.gzipped(raw) if gz else raw, len(raw), gz))
+    out.append(largest_accepted())
+    return out
+
+
+class IngestRig:
+    def __init__(self, rate_limit: int = 1_000_000) -> None:
+        common.apply_env()
+        self.gateway = Gateway({})
+        self.context = LocalContext("IngestFunction")
+        issued = issue_credential(CredentialKind.PUBLIC, ORG, rate_limit=rate_limit)
+        self.principal = Principal.from_record(issued.record)
+        self.answers: dict[str, Canned] = {}
+        self.handler: Any = None
+
+    def event(self, body: bytes, content_type: str = "application/json") -> dict[str, Any]:
+        route, params, _ = self.gateway.match("POST", INGEST_PATH)
+        assert route is not None
+        request = HttpRequest(
+            "POST",
+            INGEST_PATH,
+            headers=[
+                ("Content-Type", content_type),
+                ("X-Lucent-Api-Key", "luc_pk_redacted"),
+                ("Origin", "https://shop.example"),
+            ],
+            body=body,
+        )
+        context = {k: str(v) for k, v in self.principal.to_context().items()}
+        context["principalId"] = self.principal.credential_id
+        return self.gateway.proxy_event(route, request, params, "bench-request", context)
+
+    def record(self) -> None:
+        """One accepted batch through moto, to record real answers."""
+        body = payloads.batch_bytes(payloads.rrweb_events(5))
+        with common.moto_storage(), Recorder() as recorder, common.quiet():
+            handler = common.handler("IngestFunction")
+            result = handler(self.event(body), self.context)
+            assert result["statusCode"] == 200, result
+        self.answers = dict(recorder.answers)
+
+    @contextlib.contextmanager
+    def warm(self, overrides: dict[str, Canned] | None = None) -> Iterator[Any]:
+        """A warm container (handler loaded, clients built) answering from the recording."""
+        if not self.answers:
+            self.record()
+        with Replayer(self.answers, overrides), common.quiet():
+            handler = common.handler("IngestFunction")
+            warmup = self.event(payloads.batch_bytes(payloads.rrweb_events(3)))
+            result = handler(warmup, self.context)
+            assert result["statusCode"] == 200, result
+            yield handler

@@ -1,0 +1,103 @@
+"""(7) Peak memory while ingesting the largest accepted batch, against the batch's own size.
+
+Each measurement runs in a fresh interpreter (``python -m bench.memory --child MODE``): the
+function is loaded and warmed with a small batch, the largest batch's event is built, and only
+then is memory watched while the handler runs once:
+
+* ``tracemalloc``: the peak of Python allocations during the call, above what was held before;
+* ``floor``: the same for base64-decode + gunzip + ``json.loads`` of the same event body;
+* ``rss``: growth of the process's peak resident set (``ru_maxrss``) during the call, which also
+  sees zlib's and the JSON parser's C buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Any
+
+from lucent_dev import template as tpl
+
+
+def _child(mode: str) -> dict[str, Any]:
+    import gc
+    import tracemalloc
+
+    from bench.ingest_rig import IngestRig, largest_accepted
+
+    batch = largest_accepted()
+    rig = IngestRig()
+    with rig.warm() as handler:
+        event = rig.event(batch.body)
+        gc.collect()
+        if mode == "floor":  # decode + gunzip + parse of the same bytes, nothing else
+            import base64
+            import gzip
+
+            tracemalloc.start()
+            before, _ = tracemalloc.get_traced_memory()
+            parsed = json.loads(gzip.decompress(base64.b64decode(event["body"])))
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            grown = peak - before
+            del parsed
+            result = {"statusCode": 200}
+        elif mode == "tracemalloc":
+            tracemalloc.start()
+            before, _ = tracemalloc.get_traced_memory()
+            result = handler(event, rig.context)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            grown = peak - before
+        else:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            result = handler(event, rig.context)
+            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        assert result["statusCode"] == 200, result
+    return {
+        "mode": mode,
+        "peak_bytes": grown,
+        "body_bytes": len(batch.body),
+        "json_bytes": batch.json_bytes,
+        "events": batch.events,
+    }
+
+
+def run() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    env = {**os.environ, "PYTHONPATH": str(tpl.PROJECT_ROOT)}
+    for mode in ("tracemalloc", "rss", "floor"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.memory", "--child", mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+            env=env,
+            cwd=tpl.PROJECT_ROOT,
+        )
+        out[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+    sample = out["tracemalloc"]
+    return {
+        "events": sample["events"],
+        "body_bytes": sample["body_bytes"],
+        "json_bytes": sample["json_bytes"],
+        "tracemalloc_peak_bytes": out["tracemalloc"]["peak_bytes"],
+        "rss_growth_bytes": out["rss"]["peak_bytes"],
+        "floor_peak_bytes": out["floor"]["peak_bytes"],
+        "peak_vs_floor": out["tracemalloc"]["peak_bytes"] / out["floor"]["peak_bytes"],
+        "peak_vs_body": out["tracemalloc"]["peak_bytes"] / sample["body_bytes"],
+        "peak_vs_json": out["tracemalloc"]["peak_bytes"] / sample["json_bytes"],
+        "rss_vs_json": out["rss"]["peak_bytes"] / sample["json_bytes"],
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        # The handler logs to stdout: print the result last, on a line of its own.
+        print(json.dumps(_child(sys.argv[2])))
+    else:
+        print(json.dumps(run(), indent=2))
