@@ -202,7 +202,8 @@ app.exception_handler(Exception)(handle_unexpected)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# Responses carry customer data: keep them out of X-Ray metadata.
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result: dict[str, Any] = app.resolve(event, context)
