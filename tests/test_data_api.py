@@ -827,3 +827,91 @@ def test_cli_data_seed(
     )
     assert response["Count"] == 153
     assert cli.main(["data", "seed", "--org", " "]) == 2
+
+
+# --- end to end: real tokens through the authorizer and API Gateway's rules ----------------------
+
+
+def test_every_token_kind_end_to_end_sees_only_its_organization(
+    seeded: dict[str, demo_data.DemoData], aws: dict[str, str], dynamodb: Any
+) -> None:
+    from lucent.credentials import CredentialStore
+    from lucent_dev.gateway import Gateway, HttpRequest
+
+    from .helpers import store_credential
+
+    table = aws["CredentialsTable"]
+    kinds: dict[str, tuple[CredentialKind, dict[str, Any]]] = {
+        "api": (CredentialKind.API, {}),
+        "api_write": (CredentialKind.API, {"allow_issue_status_updates": True}),
+        "oauth": (CredentialKind.OAUTH, {"scopes": ["read:lucent"]}),
+        "oauth_write": (CredentialKind.OAUTH, {"scopes": ["read:lucent", "write:issues"]}),
+        "mcp": (CredentialKind.MCP, {}),
+    }
+    tokens = {
+        (org, name): store_credential(dynamodb, table, kind, org, **options)
+        for org in (ORG_A, ORG_B)
+        for name, (kind, options) in kinds.items()
+    }
+    gateway = Gateway(
+        {
+            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "IssuesFunction": load_function("IssuesFunction"),
+        }
+    )
+
+    def send(method: str, path: str, token: str | None, body: str = "", **headers: str) -> Any:
+        all_headers = [(k.replace("_", "-"), v) for k, v in headers.items()]
+        if token:
+            all_headers.append(("Authorization", f"Bearer {token}"))
+        path, _, query = path.partition("?")
+        return gateway.handle(HttpRequest(method, path, all_headers, query, body.encode()))
+
+    for (org, name), issued in tokens.items():
+        other = ORG_B if org == ORG_A else ORG_A
+        mine, theirs = seeded[org], seeded[other]
+        listing = send(
+            "GET", f"/api/v1/issues?limit=100&org_id={other}", issued.secret, X_Org_Id=other
+        )
+        assert listing.status == 200, (org, name)
+        assert {i["id"] for i in listing.json()["items"]} == {i.id for i in mine.issues}
+        their_issue = theirs.issues[1].id
+        got = send("GET", f"/api/v1/issues/{their_issue}", issued.secret, X_Org_Id=other)
+        assert (got.status, got.body) == (404, ISSUE_NOT_FOUND)
+        patch = send(
+            "PATCH", f"/api/v1/issues/{their_issue}", issued.secret, '{"status": "ignored"}'
+        )
+        can_write = name in ("api_write", "oauth_write")
+        assert (patch.status, patch.body) == (
+            (404, ISSUE_NOT_FOUND) if can_write else (403, FORBIDDEN_WRITE)
+        ), (org, name)
+        own = mine.issues[1].id
+        patch = send("PATCH", f"/api/v1/issues/{own}", issued.secret, '{"status": "ignored"}')
+        assert patch.status == (200 if can_write else 403), (org, name)
+        if can_write:
+            assert patch.json()["status_updated_by"] == issued.record.credential_id
+    # B's issues were only ever changed by B's tokens
+    for issue in seeded[ORG_B].issues:
+        got = send("GET", f"/api/v1/issues/{issue.id}", tokens[(ORG_B, "api")].secret).json()
+        assert got["status_updated_by"] in (
+            None,
+            demo_data.DEMO_UPDATER,
+            tokens[(ORG_B, "api_write")].record.credential_id,
+            tokens[(ORG_B, "oauth_write")].record.credential_id,
+        )
+    # no token, or a revoked one: API Gateway's 401s, the function never runs
+    CredentialStore(dynamodb, table).revoke(tokens[(ORG_A, "api_write")].key_hash, now=1)
+    # (a new authorizer container: a warm one trusts its lookups for AUTH_CACHE_TTL_SECONDS)
+    gateway.handlers = {
+        **gateway.handlers,
+        "AuthorizerFunction": load_function("AuthorizerFunction"),
+    }
+    for method, token, scope in (
+        ("GET", None, "read:lucent"),
+        ("PATCH", None, "write:issues"),
+        ("PATCH", tokens[(ORG_A, "api_write")].secret, "write:issues"),
+    ):
+        answer = send(method, f"/api/v1/issues/{UNKNOWN_ISSUE}", token, '{"status": "open"}')
+        assert answer.status == 401
+        assert answer.body == b'{"error": "Missing or invalid bearer token"}'
+        assert answer.headers["WWW-Authenticate"] == f'Bearer scope="{scope}"'
