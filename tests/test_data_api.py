@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lucent.credentials import CredentialKind, Principal, issue_credential
 from lucent.data_models import Issue, IssueStatus
@@ -153,6 +155,10 @@ TOKENS_A: dict[str, dict[str, Any]] = {
     ),
     "mcp": MCP_A,
 }
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def issue_path(issue_id: str) -> str:
@@ -915,3 +921,24 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
         assert answer.status == 401
         assert answer.body == b'{"error": "Missing or invalid bearer token"}'
         assert answer.headers["WWW-Authenticate"] == f'Bearer scope="{scope}"'
+
+
+@given(st.one_of(st.text(max_size=600), st.binary(max_size=400).map(_b64)))
+@settings(max_examples=300, deadline=None)
+def test_any_cursor_is_a_position_or_invalid_cursor(cursor: str) -> None:
+    """Garbage never escapes as another exception (which would be a 500)."""
+    from lucent.issues import _ISSUE_ID, InvalidCursor, decode_cursor
+
+    try:
+        position = decode_cursor(cursor, "issues", None, _ISSUE_ID)
+    except InvalidCursor:
+        return
+    assert _ISSUE_ID.fullmatch(position)
+
+
+def test_cursor_round_trip() -> None:
+    from lucent.issues import _SIGNAL_ID, decode_cursor
+
+    sig = demo_data.generate(ORG_A).signals[0].id
+    issue = demo_data.generate(ORG_A).issues[0].id
+    assert decode_cursor(encode_cursor("signals", issue, sig), "signals", issue, _SIGNAL_ID) == sig
