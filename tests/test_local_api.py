@@ -504,6 +504,8 @@ def test_lucent_dev_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # As a shell starts a background job: SIGINT ignored. Ctrl-C must still stop it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
     )
     try:
         deadline = time.monotonic() + 60
@@ -516,6 +518,16 @@ def test_lucent_dev_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
         connection.request("GET", ISSUES, headers={"Authorization": f"Bearer {ROLES['api_key']}"})
         assert connection.getresponse().status == 200
         connection.close()
+        # A refused batch: the ingest function prints a metric line, which the log leaves out.
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request(
+            "POST",
+            INGEST,
+            body=b"{",
+            headers={"Content-Type": "application/json", "X-Lucent-Api-Key": PK},
+        )
+        assert connection.getresponse().status == 400
+        connection.close()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -527,4 +539,6 @@ def test_lucent_dev_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
     assert "Lucent local API ready on http://127.0.0.1:" in output
     assert ROLES["api_key_write"] in output
     assert re.search(r"^GET /api/v1/issues 200 \d+\.\d ms$", output, re.MULTILINE), output
+    assert re.search(r"^POST /api/sdk/replay 400 \d+\.\d ms$", output, re.MULTILINE), output
+    assert '"_aws"' not in output
     assert output.rstrip().endswith("Local API stopped.")

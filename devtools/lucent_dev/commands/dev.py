@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,36 @@ def run(args: argparse.Namespace) -> int:
     except LocalApiError as exc:
         raise UsageError(str(exc)) from exc
     print(api.banner(), flush=True)
-    api.serve_until_interrupted()
+    if args.function_logs:
+        api.serve_until_interrupted()
+    else:
+        with contextlib.redirect_stdout(_WithoutMetrics(sys.stdout)):
+            api.serve_until_interrupted()
     print("\nLocal API stopped.", flush=True)
     return 0
+
+
+class _WithoutMetrics:
+    """stdout without the functions' CloudWatch EMF lines (``single_metric`` prints them even
+    when metrics are disabled): one log line per request stays one line."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._local = threading.local()
+
+    def write(self, text: str) -> int:
+        if text.startswith('{"_aws"'):
+            self._local.dropping = True
+            return len(text)
+        if getattr(self._local, "dropping", False):
+            self._local.dropping = False
+            if text == "\n":
+                return len(text)
+        written: int = self._stream.write(text)
+        return written
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
