@@ -187,3 +187,48 @@ def test_lucent_invoke_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "unknown function 'NoSuchFunction'; template.yaml has: " in capsys.readouterr().err
     assert main(["invoke", "IngestFunction", str(tmp_path / "missing.json")]) == 2
     assert "missing.json not found" in capsys.readouterr().err
+
+
+def test_lucent_invoke_ignores_a_stale_dev_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from lucent_dev.cli import main
+    from lucent_dev.commands import invoke
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    state = tmp_path / "dev.json"
+    state.write_text(json.dumps({"aws_endpoint_url": dead, "tables": {}, "bucket": "b"}))
+    monkeypatch.setattr(invoke, "DEV_STATE_PATH", state)
+    assert main(["invoke", "AuthorizerFunction", str(EVENTS / "authorizer-ingest-valid.json")]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert "backed by an in-process moto with the demo data" in out.err
+
+
+def test_demo_credentials_seed_idempotently_with_their_documented_state(
+    dynamodb: Any, aws: dict[str, str]
+) -> None:
+    from lucent.credentials import CredentialStore, hash_secret, kind_of
+
+    demo.seed_all(dynamodb, aws, now=1_800_000_000)
+    demo.seed_all(dynamodb, aws, now=1_800_000_100)  # a second seed changes nothing
+    store = CredentialStore(dynamodb, aws["CredentialsTable"])
+    for credential in demo.CREDENTIALS:
+        assert kind_of(credential.secret) is credential.kind, credential.role
+        record = store.get(hash_secret(credential.secret))
+        assert record is not None, credential.role
+        assert record.org_id == credential.org_id
+        assert (record.revoked_at is not None) is credential.revoked, credential.role
+        assert record.created_at == 1_800_000_000
+    oauth = store.get(hash_secret(demo.BY_ROLE["oauth_token"].secret))
+    assert oauth is not None
+    assert oauth.expires_at == 1_800_000_000 + demo.TEN_YEARS_SECONDS
+    assert oauth.scopes == frozenset({"read:lucent"})
+    write = store.get(hash_secret(demo.BY_ROLE["api_key_write"].secret))
+    assert write is not None
+    assert write.scopes == frozenset({"read:lucent", "write:issues"})
+    assert {c.org_id for c in demo.CREDENTIALS} == {demo.DEMO_ORG_ID, demo.OTHER_ORG_ID}
