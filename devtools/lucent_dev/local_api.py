@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,7 +112,10 @@ def function_environment(
     """
     params = {**tpl.parameter_defaults(), **(parameters or {})}
     env: dict[str, str] = {}
-    for spec in (functions or tpl.functions()).values():
+    if functions is None:
+        served = served_functions()
+        functions = {k: v for k, v in tpl.functions().items() if k in served}
+    for spec in functions.values():
         env.update(tpl.resolve_environment(spec, names, params))
     env.pop("POWERTOOLS_SERVICE_NAME", None)
     env.update(FAKE_AWS_CREDENTIALS)
@@ -528,13 +531,6 @@ class LocalApi:
             "Press Ctrl-C to stop.",
         ]
         return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def running(**kwargs: Any) -> Iterator[LocalApi]:
-    api = LocalApi(**{"port": 0, **kwargs})
-    with api:
-        yield api
 
 
 def is_reachable(url: str, timeout: float = 1.0) -> bool:

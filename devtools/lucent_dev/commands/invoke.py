@@ -54,7 +54,10 @@ def backing_aws(state_path: Path | None = None) -> Iterator[tuple[dict[str, str]
     endpoint = state.get("aws_endpoint_url") if state else None
     if state and endpoint and is_reachable(endpoint):
         names = {**state["tables"], "ReplayBucket": state["bucket"]}
-        yield function_environment(names, endpoint), f"the local API's embedded AWS ({endpoint})"
+        yield (
+            function_environment(names, endpoint, functions=tpl.functions()),
+            f"the local API's embedded AWS ({endpoint})",
+        )
         return
     import boto3
     from moto import mock_aws
@@ -66,7 +69,10 @@ def backing_aws(state_path: Path | None = None) -> Iterator[tuple[dict[str, str]
         names = provision(
             boto3.client("dynamodb", region_name=region), boto3.client("s3", region_name=region)
         )
-        yield function_environment(names, None), "an in-process moto with the demo data"
+        yield (
+            function_environment(names, None, functions=tpl.functions()),
+            "an in-process moto with the demo data",
+        )
 
 
 def invoke(
