@@ -9,13 +9,20 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from lucent import aws as lucent_aws
-from lucent.batch import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES, MAX_EVENTS
+from lucent.batch import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES, MAX_EVENTS, parse_batch
 from lucent.credentials import CredentialKind
+from lucent.errors import InvalidBatch
 from lucent.ingest import IngestService
 from lucent.replays import GZIP_LEVEL
 from lucent.settings import get_settings
@@ -839,3 +846,95 @@ def test_end_to_end_through_the_gateway(aws: dict[str, str], dynamodb: Any, s3: 
     assert second.body == b'{"error": "Rate limit exceeded"}'
     assert int(second.headers["Retry-After"]) >= 1
     assert second.headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+# --- docs/openapi-ingest.yaml against the function ----------------------------------------------
+
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi-ingest.yaml"
+OPENAPI = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+OPENAPI_URI = "urn:lucent:openapi-ingest"
+OPENAPI_REGISTRY: Registry[Any] = Registry().with_resource(
+    OPENAPI_URI, DRAFT202012.create_resource(OPENAPI)
+)
+
+
+def openapi_errors(pointer: str, instance: Any) -> list[str]:
+    validator = Draft202012Validator(
+        {"$ref": f"{OPENAPI_URI}#{pointer}"}, registry=OPENAPI_REGISTRY
+    )
+    return [e.message for e in validator.iter_errors(instance)]
+
+
+def openapi_response(method: str, status: int) -> dict[str, Any]:
+    node = OPENAPI["paths"][INGEST][method]["responses"][str(status)]
+    while "$ref" in node:
+        node = OPENAPI
+        for part in OPENAPI["paths"][INGEST][method]["responses"][str(status)]["$ref"][2:].split(
+            "/"
+        ):
+            node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def test_openapi_document_is_valid() -> None:
+    validate_openapi(OPENAPI)
+    assert set(OPENAPI["paths"]) == {INGEST}
+    assert set(OPENAPI["paths"][INGEST]) == {"post", "options"}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"session_id": "s", "sequence": 0, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": "2026-01-01T00:00:00Z"},
+        {"session_id": "s", "sequence": 0, "events": [], "window_id": "w"},
+        {"session_id": "../x", "sequence": 0, "events": events()},
+        {"session_id": "s", "sequence": -1, "events": events()},
+        {"session_id": "s", "sequence": 10**10, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": 1.5, "data": {}}]},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": 1, "data": []}]},
+        {"session_id": "s", "sequence": 0, "events": events(), "metadata": []},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": 1.5},
+        {"sequence": 0, "events": events()},
+    ],
+)
+def test_openapi_batch_schema_agrees_with_the_decoder(document: dict[str, Any]) -> None:
+    schema_accepts = not openapi_errors("/components/schemas/ReplayBatch", document)
+    try:
+        parse_batch(json.dumps(document).encode())
+        decoder_accepts = True
+    except InvalidBatch:
+        decoder_accepts = False
+    assert schema_accepts == decoder_accepts
+
+
+def test_every_function_answer_is_documented(ingest: Ingest) -> None:
+    answers = [
+        ingest.post(batch()),
+        ingest.post(b""),
+        ingest.post(b"{"),
+        ingest.post(batch(session_id="../x")),
+        ingest.post(b" " * (MAX_BODY_BYTES + 1)),
+        ingest.post(batch(), content_type="text/html"),
+        ingest.post(batch(), authorizer={}),
+        *[ingest.post(batch(sequence=1), authorizer=LIMIT_2) for _ in range(3)],
+    ]
+    statuses = sorted({a["statusCode"] for a in answers})
+    assert statuses == [200, 400, 413, 415, 429, 500]
+    for answer in answers:
+        documented = openapi_response("post", answer["statusCode"])
+        schema = documented["content"]["application/json"]["schema"]["$ref"][1:]
+        assert openapi_errors(schema, json.loads(answer["body"])) == []
+        for name, spec in documented["headers"].items():
+            header_spec = spec
+            if "$ref" in spec:
+                header_spec = OPENAPI["components"]["headers"][spec["$ref"].rsplit("/", 1)[1]]
+            assert not Draft202012Validator(header_spec["schema"]).is_valid(None)
+            assert Draft202012Validator(header_spec["schema"]).is_valid(answer["headers"][name])
+    preflight = ingest.handler(proxy_event(INGEST, "OPTIONS"), CTX)
+    for name, spec in OPENAPI["paths"][INGEST]["options"]["responses"]["204"]["headers"].items():
+        schema = (
+            spec.get("schema")
+            or OPENAPI["components"]["headers"][spec["$ref"].rsplit("/", 1)[1]]["schema"]
+        )
+        assert Draft202012Validator(schema).is_valid(preflight["headers"][name])
