@@ -14,24 +14,31 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from lucent_dev import template as tpl
 
 
-def _child(mode: str) -> dict[str, Any]:
+def _child(mode: str, work: Path) -> dict[str, Any]:
+    """Loads the recorded AWS answers and the batch from files: building a 10 MB batch here
+    would leave a high-water mark of its own above anything the handler does."""
     import gc
     import tracemalloc
 
-    from bench.ingest_rig import IngestRig, largest_accepted
+    from bench.ingest_rig import IngestRig
 
-    batch = largest_accepted()
+    meta = json.loads((work / "batch.json").read_text())
+    body = (work / "body.gz").read_bytes()
     rig = IngestRig()
+    rig.answers = pickle.loads((work / "answers.pickle").read_bytes())  # noqa: S301 - our own file
     with rig.warm() as handler:
-        event = rig.event(batch.body)
+        event = rig.event(body)
         gc.collect()
         if mode == "floor":  # decode + gunzip + parse of the same bytes, nothing else
             import base64
@@ -55,31 +62,45 @@ def _child(mode: str) -> dict[str, Any]:
         else:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             result = handler(event, rig.context)
-            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+            total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            grown = total - before
         assert result["statusCode"] == 200, result
     return {
         "mode": mode,
         "peak_bytes": grown,
-        "body_bytes": len(batch.body),
-        "json_bytes": batch.json_bytes,
-        "events": batch.events,
+        "process_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "body_bytes": len(body),
+        "json_bytes": meta["json_bytes"],
+        "events": meta["events"],
     }
 
 
 def run() -> dict[str, Any]:
+    from bench.ingest_rig import IngestRig, largest_accepted
+
     out: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(tpl.PROJECT_ROOT)}
-    for mode in ("tracemalloc", "rss", "floor"):
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.memory", "--child", mode],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-            env=env,
-            cwd=tpl.PROJECT_ROOT,
+    batch = largest_accepted()
+    rig = IngestRig()
+    rig.record()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "body.gz").write_bytes(batch.body)
+        (work / "batch.json").write_text(
+            json.dumps({"events": batch.events, "json_bytes": batch.json_bytes})
         )
-        out[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+        (work / "answers.pickle").write_bytes(pickle.dumps(rig.answers))
+        for mode in ("tracemalloc", "rss", "floor"):
+            result = subprocess.run(
+                [sys.executable, "-m", "bench.memory", "--child", mode, str(work)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+                env=env,
+                cwd=tpl.PROJECT_ROOT,
+            )
+            out[mode] = json.loads(result.stdout.strip().splitlines()[-1])
     sample = out["tracemalloc"]
     return {
         "events": sample["events"],
@@ -87,6 +108,7 @@ def run() -> dict[str, Any]:
         "json_bytes": sample["json_bytes"],
         "tracemalloc_peak_bytes": out["tracemalloc"]["peak_bytes"],
         "rss_growth_bytes": out["rss"]["peak_bytes"],
+        "process_peak_rss_bytes": out["rss"]["process_peak_rss_bytes"],
         "floor_peak_bytes": out["floor"]["peak_bytes"],
         "peak_vs_floor": out["tracemalloc"]["peak_bytes"] / out["floor"]["peak_bytes"],
         "peak_vs_body": out["tracemalloc"]["peak_bytes"] / sample["body_bytes"],
@@ -96,8 +118,8 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
         # The handler logs to stdout: print the result last, on a line of its own.
-        print(json.dumps(_child(sys.argv[2])))
+        print(json.dumps(_child(sys.argv[2], Path(sys.argv[3]))))
     else:
         print(json.dumps(run(), indent=2))

@@ -98,7 +98,7 @@ def _ratelimit_rows(r: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 f"5 rate limiter vs exact log: {name} ({v['requests']:,} req, {v['keys']:,} keys)",
-                f"{v['wrongly_admitted_pct']:.4f}% / {v['wrongly_refused_pct']:.4f}%",
+                f"{v['wrongly_admitted_pct']:.3f}% / {v['wrongly_refused_pct']:.3f}%",
                 f"refused {v['refused_pct']:.2f}%",
                 f"admitted total {v['total_admitted_diff_pct']:+.3f}%",
             )
@@ -106,9 +106,9 @@ def _ratelimit_rows(r: dict[str, Any]) -> list[Row]:
     a = r["all"]
     rows.append(
         (
-            "5 Retry-After vs the limiter's own next admission",
-            f"early {a['retry_after_too_short_pct_of_refusals']:.3f}%",
-            f"late {a['retry_after_too_long_pct_of_refusals']:.3f}%",
+            f"5 Retry-After vs the limiter's next admission ({a['retry_after_checked']:,} checked)",
+            f"early {a['retry_after_too_short_pct_of_checked']:.3f}%",
+            f"late {a['retry_after_too_long_pct_of_checked']:.3f}%",
             f"simulated in {r['simulation_seconds']:.1f} s",
         )
     )
@@ -171,6 +171,7 @@ def _sections() -> list[
 
 def _print_table(rows: list[Row]) -> None:
     header: Row = ("measure", "value", "floor", "ratio / detail")
+    # Section 5's value is "wrongly admitted / wrongly refused", in percent of all requests.
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     line = "  ".join("-" * w for w in widths)
     print(line)
