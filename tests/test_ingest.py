@@ -777,20 +777,26 @@ def test_a_rejected_batch_costs_one_update_and_no_put(ingest: Ingest) -> None:
 def test_metrics(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     ingest.post(batch())
-    docs = emf(capsys.readouterr().out)
-    assert len(docs) == 1
-    assert docs[0]["BatchesStored"] == [1.0] or docs[0]["BatchesStored"] == 1.0
-    assert docs[0]["EventsStored"] in (3.0, [3.0])
+    [stored_doc] = emf(capsys.readouterr().out)
     stored = len(ingest.stored(key())[0])
-    assert docs[0]["BytesStored"] in (float(stored), [float(stored)])
+    assert stored_doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Lucent"
+    assert (
+        stored_doc["BatchesStored"],
+        stored_doc["EventsStored"],
+        stored_doc["BytesStored"],
+    ) == ([1.0], [3.0], [float(stored)])
     ingest.post(b"nope")
     out = capsys.readouterr().out
-    by_reason = [d for d in emf(out) if "RejectedByReason" in d]
-    assert [d["reason"] for d in by_reason] == ["invalid_json"]
-    assert "Rejected" in metric_names(out)
+    [by_reason] = [d for d in emf(out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "invalid_json"
+    assert ["reason"] in [
+        [name for name in dims if name == "reason"]
+        for dims in by_reason["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    ]
+    assert metric_names(out).count("Rejected") == 1
     for sequence in range(101):
         ingest.post(batch(sequence=sequence))
-    assert "RateLimited" in metric_names(capsys.readouterr().out)
+    assert metric_names(capsys.readouterr().out).count("RateLimited") == 3
 
 
 def test_logs_carry_no_key_and_no_body(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
