@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -9,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -277,3 +279,36 @@ def test_admission_cap_is_exact_at_boundaries() -> None:
     assert admission_cap(100, 100, 0.0) == -1
     assert admission_cap(7, 10, 60.0) == 9
     assert math.isclose(admission_cap(60, 100, 30.0), 69)
+
+
+def test_throttling_raises_unavailable(limiter: Store) -> None:
+    client = boto3.client(
+        "dynamodb", region_name=REGION, config=Config(retries={"max_attempts": 1})
+    )
+
+    def throttled(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "Rate of requests exceeds the allowed throughput.",
+            }
+        ).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body)
+        )
+
+    client.meta.events.register_first("before-send.dynamodb.UpdateItem", throttled)
+    store = RateLimitStore(client, limiter.table, clock=limiter.clock)
+    with pytest.raises(RateLimiterUnavailable, match="ProvisionedThroughputExceededException"):
+        store.acquire(KEY, 10)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._body
