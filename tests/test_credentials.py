@@ -138,6 +138,12 @@ def test_issuance_refuses_with_a_clear_message(
         issue_credential(kind, "org_a", **options)
 
 
+@pytest.mark.parametrize("org_id", ["", " ", "org#a", "org/a", "a" * 65, "_org", "org a", "örg"])
+def test_organization_ids_cannot_carry_key_separators(org_id: str) -> None:
+    with pytest.raises(CredentialIssueError, match="an organization id is 1-64 letters"):
+        issue_credential(CredentialKind.API, org_id)
+
+
 def test_record_keeps_limit_label_last4_and_no_secret() -> None:
     issued = issue_credential(CredentialKind.PUBLIC, "org_a", rate_limit=1000, label="site", now=5)
     record = issued.record

@@ -14,6 +14,7 @@ refused without a database read. Only SHA-256 hashes are stored: every credentia
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 import zlib
@@ -54,6 +55,9 @@ BEARER_KINDS = frozenset({CredentialKind.API, CredentialKind.OAUTH, CredentialKi
 KNOWN_SCOPES = (READ_SCOPE, WRITE_ISSUES_SCOPE)
 DEFAULT_RATE_LIMIT_PER_MINUTE = 100
 DEFAULT_OAUTH_EXPIRES_IN_SECONDS = 3600
+# Organization ids become parts of DynamoDB keys (``ORG#{org}#STATUS#...``) and S3 prefixes
+# (``replays/{org}/``): no separators, so no org id can ever spell another org's key.
+ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 _HEX = "0123456789abcdef"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -228,8 +232,10 @@ def issue_credential(
     secret: str | None = None,
 ) -> IssuedCredential:
     """Decide a new credential's record by the product's rules; ``secret`` is for fixed demo keys."""
-    if not org_id or not org_id.strip():
-        raise CredentialIssueError("an organization id is required")
+    if not ORG_ID_PATTERN.fullmatch(org_id or ""):
+        raise CredentialIssueError(
+            "an organization id is 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+        )
     requested = list(scopes) if scopes is not None else None
     unknown = sorted({s for s in requested or [] if s not in KNOWN_SCOPES})
     if unknown:
