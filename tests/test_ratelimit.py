@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lucent.ratelimit import (
@@ -86,6 +86,7 @@ def test_decision_table(
         st.integers(0, 59).map(float), st.floats(0, 60, exclude_max=True, allow_nan=False)
     ),
 )
+@example(prev=0, cur=1, limit=1, elapsed=1.999999999999993)  # 118 s in floats, 119 exactly
 def test_decision_matches_the_estimate_and_retry_after_is_the_first_admitted_second(
     prev: int, cur: int, limit: int, elapsed: float
 ) -> None:

@@ -45,19 +45,22 @@ _COUNTER = re.compile(r"m(\d+)")
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-def admission_cap(prev_count: int, limit: int, elapsed_seconds: float) -> int:
+def _clamped(elapsed_seconds: float | Fraction) -> Fraction:
+    return min(max(Fraction(elapsed_seconds), Fraction(0)), Fraction(SECONDS_PER_MINUTE))
+
+
+def admission_cap(prev_count: int, limit: int, elapsed_seconds: float | Fraction) -> int:
     """The largest current-minute count (before this request) at which a request is admitted.
 
     ``cur <= limit - 1 - prev * w`` holds for an integer ``cur`` iff ``cur <= floor(...)``, so the
     cap DynamoDB compares against is an integer. It is computed exactly (a float is a rational),
     so no rounding can make Python, the table and a test oracle disagree at a boundary.
     """
-    elapsed = min(max(Fraction(elapsed_seconds), Fraction(0)), Fraction(SECONDS_PER_MINUTE))
-    overlap = Fraction(prev_count) * (SECONDS_PER_MINUTE - elapsed) / SECONDS_PER_MINUTE
+    overlap = prev_count * (SECONDS_PER_MINUTE - _clamped(elapsed_seconds)) / SECONDS_PER_MINUTE
     return limit - 1 - math.ceil(overlap)
 
 
-def _admitted_at(prev_count: int, cur_count: int, limit: int, at: float) -> bool:
+def _admitted_at(prev_count: int, cur_count: int, limit: int, at: Fraction) -> bool:
     """Would a request at ``at`` seconds after the current minute began be admitted (no traffic
     in between)? The minute after next starts with an empty window."""
     if at < SECONDS_PER_MINUTE:
@@ -76,20 +79,20 @@ def sliding_window_decision(
     ``retry_after_seconds`` is 0 when admitted, else the smallest whole number of seconds, at least
     1, after which a request would be admitted if no other request came in between.
     """
-    elapsed = min(max(elapsed_seconds, 0.0), float(SECONDS_PER_MINUTE))
+    elapsed = _clamped(elapsed_seconds)
     if _admitted_at(prev_count, cur_count, limit, elapsed):
         return True, 0
     if limit < 1:
         return False, SECONDS_PER_MINUTE
-    # Where the (continuous, decreasing) estimate comes down to the limit: in this minute when
+    # Where the (continuous, decreasing) estimate comes down to limit - 1: in this minute when
     # the current count alone leaves room, otherwise in the next one (whose previous minute is
-    # this one's count and whose current count is 0).
+    # this one's count and whose current count is 0). Exact arithmetic throughout.
     if cur_count <= limit - 1 and prev_count > 0:
-        at = SECONDS_PER_MINUTE * (1 - (limit - 1 - cur_count) / prev_count)
+        at = SECONDS_PER_MINUTE * (1 - Fraction(limit - 1 - cur_count, prev_count))
     else:
-        at = SECONDS_PER_MINUTE * (2 - (limit - 1) / max(cur_count, 1))
+        at = SECONDS_PER_MINUTE * (2 - Fraction(limit - 1, max(cur_count, 1)))
     retry = max(1, math.ceil(at - elapsed))
-    # Settle float rounding against the rule itself: the answer is the smallest admitted second.
+    # Belt and braces: the answer is the smallest whole second the rule itself admits.
     while not _admitted_at(prev_count, cur_count, limit, elapsed + retry):
         retry += 1
     while retry > 1 and _admitted_at(prev_count, cur_count, limit, elapsed + retry - 1):
