@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 SECONDS_PER_MINUTE = 60
 _COUNTER = re.compile(r"m(\d+)")
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_FAST_PATH_MAX_COUNT = 1_000_000  # overlap below 1e6: float error under 1e-8
+_FAST_PATH_MARGIN = 1e-6
 
 
 def _clamped(elapsed_seconds: float | Fraction) -> Fraction:
@@ -56,6 +58,19 @@ def admission_cap(prev_count: int, limit: int, elapsed_seconds: float | Fraction
     cap DynamoDB compares against is an integer. It is computed exactly (a float is a rational),
     so no rounding can make Python, the table and a test oracle disagree at a boundary.
     """
+    if prev_count == 0:
+        return limit - 1
+    if isinstance(elapsed_seconds, float) and 0 < prev_count < _FAST_PATH_MAX_COUNT:
+        # Fast path: float rounding moves ``overlap`` by far less than the margin, so unless it
+        # lies within the margin of an integer, its ceiling is the exact one.
+        seconds = min(max(elapsed_seconds, 0.0), float(SECONDS_PER_MINUTE))
+        overlap_f = prev_count * (SECONDS_PER_MINUTE - seconds) / SECONDS_PER_MINUTE
+        ceiling = math.ceil(overlap_f)
+        if (
+            ceiling - overlap_f > _FAST_PATH_MARGIN
+            and overlap_f - (ceiling - 1) > _FAST_PATH_MARGIN
+        ):
+            return limit - 1 - ceiling
     overlap = prev_count * (SECONDS_PER_MINUTE - _clamped(elapsed_seconds)) / SECONDS_PER_MINUTE
     return limit - 1 - math.ceil(overlap)
 
@@ -79,9 +94,9 @@ def sliding_window_decision(
     ``retry_after_seconds`` is 0 when admitted, else the smallest whole number of seconds, at least
     1, after which a request would be admitted if no other request came in between.
     """
-    elapsed = _clamped(elapsed_seconds)
-    if _admitted_at(prev_count, cur_count, limit, elapsed):
+    if cur_count <= admission_cap(prev_count, limit, float(elapsed_seconds)):
         return True, 0
+    elapsed = _clamped(elapsed_seconds)
     if limit < 1:
         return False, SECONDS_PER_MINUTE
     # Where the (continuous, decreasing) estimate comes down to limit - 1: in this minute when
