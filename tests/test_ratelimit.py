@@ -313,3 +313,17 @@ class _Raw:
 
     def read(self, *_: Any, **__: Any) -> bytes:
         return self._body
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prev=st.integers(0, 2_000_000),
+    limit=st.integers(1, 10_000),
+    elapsed=st.one_of(
+        st.integers(0, 60).map(float),
+        st.floats(0, 60, allow_nan=False),
+        st.integers(0, 600_000).map(lambda tenths_of_ms: tenths_of_ms / 10_000),
+    ),
+)
+def test_the_float_fast_path_equals_exact_arithmetic(prev: int, limit: int, elapsed: float) -> None:
+    assert admission_cap(prev, limit, elapsed) == admission_cap(prev, limit, Fraction(elapsed))
