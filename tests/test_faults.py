@@ -149,9 +149,9 @@ def test_s3_unavailable_is_a_503_and_nothing_acknowledged_is_lost(
     acknowledged: dict[int, dict[str, Any]] = {}
     refused: list[int] = []
     for sequence in range(12):
-        # S3 is down for every third batch (all of botocore's attempts fail), up otherwise.
+        # S3 is down for every third batch (every attempt botocore makes fails), up otherwise.
         if sequence % 3 == 1:
-            faults.add(_s3_put, _s3_503, times=4)
+            faults.add(_s3_put, _s3_503)
         document = batch(session, sequence, events=sequence + 1)
         reply = ingest(api, key, document, compress=sequence % 2 == 0)
         faults.clear()
@@ -170,7 +170,7 @@ def test_s3_unavailable_is_a_503_and_nothing_acknowledged_is_lost(
             assert reply.header("Access-Control-Expose-Headers") == "Retry-After"
             refused.append(sequence)
     assert refused == [1, 4, 7, 10]
-    assert faults.failed == 16  # four attempts per refused batch: botocore retried each
+    assert faults.failed >= 2 * len(refused)  # botocore retried each before giving up
     assert _stored(api, ORG, session) == acknowledged
 
     # The client retries what was refused once S3 is back: every batch is then stored.
