@@ -7,6 +7,7 @@ responses, not exceptions.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from dataclasses import dataclass
@@ -86,19 +87,51 @@ def ingest(
     return send(api, "POST", INGEST, headers=headers, body=gzip.compress(raw) if compress else raw)
 
 
-def public_key(api: LocalApi, org_id: str, **options: Any) -> str:
+@functools.lru_cache(maxsize=8)
+def _client(endpoint_url: str, service: str) -> Any:
+    """One client per embedded AWS and service: creating a boto3 client costs ~100 ms."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
+def client(api: LocalApi, service: str) -> Any:
     assert api.aws is not None
+    return _client(api.aws.endpoint_url, service)
+
+
+def public_key(api: LocalApi, org_id: str, **options: Any) -> str:
     issued = issue_credential(CredentialKind.PUBLIC, org_id, **options)
-    CredentialStore(api.aws.client("dynamodb"), api.names["CredentialsTable"]).put(issued)
+    CredentialStore(client(api, "dynamodb"), api.names["CredentialsTable"]).put(issued)
     return issued.secret
 
 
 def stored_objects(api: LocalApi, prefix: str = "replays/") -> dict[str, bytes]:
-    assert api.aws is not None
-    s3 = api.aws.client("s3")
+    s3 = client(api, "s3")
     bucket = api.names["ReplayBucket"]
     out: dict[str, bytes] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             out[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
     return out
+
+
+def object_etags(api: LocalApi, prefix: str = "replays/") -> dict[str, str]:
+    """Key -> ETag of every object under ``prefix`` (a listing, without reading the objects)."""
+    s3 = client(api, "s3")
+    out: dict[str, str] = {}
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=api.names["ReplayBucket"], Prefix=prefix
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            out[item["Key"]] = item["ETag"]
+    return out
+
+
+def read_object(api: LocalApi, key: str) -> bytes:
+    s3 = client(api, "s3")
+    data: bytes = s3.get_object(Bucket=api.names["ReplayBucket"], Key=key)["Body"].read()
+    return data

@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lucent_dev import demo
 from lucent_dev.local_api import LocalApi
-from tests.live_api import INGEST, Reply, send, stored_objects
+from tests.live_api import INGEST, Reply, object_etags, read_object, send, stored_objects
 
 KEY = demo.roles()["public_key"]
 REVOKED = demo.roles()["revoked_public_key"]
@@ -621,3 +623,73 @@ def test_malformed_request_gets_a_json_4xx_and_writes_nothing(api: LocalApi, cas
     assert stored_objects(api) == {}
     if writes_issue:
         assert _demo_issue(api) == issue_before
+
+
+# --- property-based, end to end ------------------------------------------------------------------
+# The unit-level fuzz of the decoder is tests/test_batch_fuzz.py. This one goes through HTTP, the
+# gateway (binary media types, base64) and the authorizer: mutated batches, any content type.
+
+_mutations = st.one_of(
+    st.tuples(st.just("flip"), st.integers(0, 10_000), st.integers(1, 255)),
+    st.tuples(st.just("truncate"), st.integers(0, 10_000), st.just(0)),
+    st.tuples(st.just("insert"), st.integers(0, 10_000), st.integers(0, 255)),
+)
+
+
+def _mutate(data: bytes, mutations: list[tuple[str, int, int]]) -> bytes:
+    out = bytearray(data)
+    for kind, where, value in mutations:
+        if not out:
+            break
+        at = where % len(out)
+        if kind == "flip":
+            out[at] ^= value
+        elif kind == "truncate":
+            del out[at:]
+        else:
+            out.insert(at, value)
+    return bytes(out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sequence=st.integers(0, 10**9),
+    compress=st.booleans(),
+    mutations=st.lists(_mutations, min_size=1, max_size=3),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain;charset=UTF-8", "application/json; charset=utf-8"]
+    ),
+)
+def test_mutated_batches_never_get_a_5xx_and_only_what_is_acknowledged_is_stored(
+    api: LocalApi,
+    sequence: int,
+    compress: bool,
+    mutations: list[tuple[str, int, int]],
+    content_type: str,
+) -> None:
+    session = "fuzz"
+    raw = _batch(session_id=session, sequence=sequence)
+    body = _mutate(gzip.compress(raw) if compress else raw, mutations)
+    prefix = f"replays/{demo.DEMO_ORG_ID}/"
+    before = object_etags(api, prefix)
+    reply = send(
+        api,
+        "POST",
+        INGEST,
+        headers=[("Content-Type", content_type), ("X-Lucent-Api-Key", KEY)],
+        body=body,
+    )
+    assert reply.status in {200, 400, 413, 415}, (reply.status, reply.body[:200])
+    answer = reply.json()
+    after = object_etags(api, prefix)
+    if reply.status != 200:
+        assert set(answer) == {"error"}
+        assert after == before
+        return
+    # A mutation that still makes a valid batch: stored exactly as sent, under its own key.
+    sent = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+    document = json.loads(sent)
+    key = f"{prefix}{document['session_id']}/{document['sequence']:010d}.json.gz"
+    assert answer["events_stored"] == len(document["events"])
+    assert {k for k, etag in after.items() if before.get(k) != etag} <= {key}
+    assert gzip.decompress(read_object(api, key)) == sent
