@@ -69,3 +69,14 @@ def test_authorizer_imports_stay_lean() -> None:
         env={**env_vars, "PATH": "/usr/bin:/bin"},
     )
     assert "aws_lambda_powertools.event_handler" not in json.loads(loaded.stdout)
+
+
+def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
+    """A hanging S3 or DynamoDB must fail in our code (503 / fail-open), not time the Lambda out."""
+    from lucent.aws import CLIENT_CONFIG
+
+    timeout = tpl.load_template()["Globals"]["Function"]["Timeout"]
+    attempts = CLIENT_CONFIG.retries["total_max_attempts"]
+    per_attempt = CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout
+    backoff_allowance = 1  # standard mode: jittered exponential, capped well under 1 s for 1 retry
+    assert attempts * per_attempt + backoff_allowance < timeout

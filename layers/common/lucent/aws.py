@@ -1,7 +1,10 @@
 """boto3 clients built from Settings, with timeouts sized for a synchronous API.
 
-Clients are created once per container and reused. The standard retry mode retries throttling
-and 5xx twice; the read timeout stays well under API Gateway's 29 s integration limit.
+Clients are created once per container and reused. The budget is sized so that a hanging
+dependency fails *inside* the function's 10 s timeout, where it becomes our documented 503 with
+Retry-After (or, for the rate-limit table, fail-open) instead of a bare API Gateway 5xx:
+two attempts in total (``total_max_attempts`` counts the first one; ``max_attempts`` would count
+retries only) x (1 s connect + 3 s read) + back-off stays under 10 s.
 """
 
 from __future__ import annotations
@@ -19,10 +22,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 CLIENT_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"mode": "standard", "max_attempts": 3},
-    # Keep requests small and fast: no parameter validation round trips beyond botocore's own.
+    connect_timeout=1,
+    read_timeout=3,
+    retries={"mode": "standard", "total_max_attempts": 2},
     tcp_keepalive=True,
 )
 
