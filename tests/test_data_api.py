@@ -700,17 +700,28 @@ def test_missing_or_malformed_authorizer_context_is_a_500_and_reads_nothing(
 
 
 def test_unexpected_error_is_a_generic_500_without_traceback(
-    aws: dict[str, str], handler: Callable[..., Any], monkeypatch: Any
+    aws: dict[str, str],
+    dynamodb: Any,
+    handler: Callable[..., Any],
+    seeded: dict[str, demo_data.DemoData],
 ) -> None:
-    from lucent.issues import DataStore
-
-    def boom(*_a: Any, **_k: Any) -> Any:
-        raise RuntimeError("secret internals /var/task/x.py line 3")
-
-    monkeypatch.setattr(DataStore, "query_issues", boom)
-    result = invoke(handler, "GET", "/api/v1/issues", principal=READ_A)
+    # A real fault, not a patched one: an issue item written by something else, missing fields.
+    valid = seeded[ORG_A].issues[0].id
+    corrupt = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    dynamodb.put_item(
+        TableName=aws["DataTable"],
+        Item={
+            "pk": {"S": f"ORG#{ORG_A}"},
+            "sk": {"S": f"ISSUE#{corrupt}"},
+            "entity": {"S": "issue"},
+            "title": {"S": "secret internals /var/task/x.py"},
+        },
+    )
+    result = invoke(handler, "GET", issue_path(corrupt), principal=READ_A)
     assert result.status == 500
     assert result.body == INTERNAL_ERROR
+    assert "secret internals" not in result.body.decode()
+    assert "Traceback" not in result.body.decode()
 
 
 def test_table_unavailable_is_503_with_retry_after(
