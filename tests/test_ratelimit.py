@@ -19,6 +19,7 @@ from lucent.ratelimit import (
     RateLimiterUnavailable,
     RateLimitStore,
     admission_cap,
+    earliest_admission,
     sliding_window_decision,
 )
 
@@ -327,3 +328,75 @@ class _Raw:
 )
 def test_the_float_fast_path_equals_exact_arithmetic(prev: int, limit: int, elapsed: float) -> None:
     assert admission_cap(prev, limit, elapsed) == admission_cap(prev, limit, Fraction(elapsed))
+
+
+# --- local refusals after a 429 ----------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prev=st.integers(0, 300),
+    cur=st.integers(0, 300),
+    limit=st.integers(1, 300),
+    elapsed=st.floats(0, 60, exclude_max=True, allow_nan=False),
+)
+def test_earliest_admission_is_the_exact_first_admitted_instant(
+    prev: int, cur: int, limit: int, elapsed: float
+) -> None:
+    at = earliest_admission(prev, cur, limit, elapsed)
+    assert at is not None
+    start = Fraction(elapsed)
+    assert oracle_admits(prev, cur, limit, at)
+    admit, retry_after = sliding_window_decision(prev, cur, limit, elapsed)
+    if admit:
+        assert at == start
+    else:
+        assert at > start
+        # Every instant before it is refused (checked just before it and half way there) ...
+        assert not oracle_admits(prev, cur, limit, at - Fraction(1, 10**9))
+        assert not oracle_admits(prev, cur, limit, (start + at) / 2)
+        # ... and the whole-second Retry-After is the first second at or after it.
+        assert retry_after == max(1, math.ceil(at - start))
+
+
+def test_refusals_are_answered_locally_until_the_exact_admission_instant(limiter: Store) -> None:
+    for _ in range(5):
+        assert limiter.store.acquire(KEY, 5).admitted
+    limiter.calls.clear()
+    first = limiter.store.acquire(KEY, 5)  # 10 s in, 5 counted: admitted again at 62 s
+    assert (first.admitted, first.retry_after_seconds, first.attempts) == (False, 62, 1)
+    assert limiter.calls == ["UpdateItem"]
+    limiter.clock.now += 0.5
+    again = [limiter.store.acquire(KEY, 5) for _ in range(50)]
+    assert {(d.admitted, d.retry_after_seconds, d.attempts) for d in again} == {(False, 62, 0)}
+    assert limiter.calls == ["UpdateItem"]  # 50 refusals, no write
+    limiter.clock.now = MINUTE_START + 60 + 11.999
+    assert limiter.store.acquire(KEY, 5).retry_after_seconds == 1
+    assert limiter.calls == ["UpdateItem"]
+    limiter.clock.now = MINUTE_START + 60 + 12  # the instant itself: asks DynamoDB, admitted
+    decision = limiter.store.acquire(KEY, 5)
+    assert (decision.admitted, decision.attempts) == (True, 1)
+    assert limiter.calls == ["UpdateItem", "UpdateItem"]
+
+
+def test_a_changed_limit_is_not_refused_from_the_local_cache(limiter: Store) -> None:
+    for _ in range(6):
+        limiter.store.acquire(KEY, 5)
+    limiter.calls.clear()
+    decision = limiter.store.acquire(KEY, 6)  # the key moved to a higher tier
+    assert (decision.admitted, decision.attempts) == (True, 1)
+    assert limiter.calls == ["UpdateItem"]
+
+
+def test_local_refusals_agree_with_a_container_that_never_saw_the_429(limiter: Store) -> None:
+    other = limiter.new_container()
+    for _ in range(10):
+        limiter.store.acquire(KEY, 10)
+    # 10 counted 10 s into the minute, none before: 10 * (1 - t/60) <= 9 from t = 6 s of the next.
+    assert limiter.store.acquire(KEY, 10).retry_after_seconds == 56
+    limiter.clock.now = MINUTE_START + 60 + 5.5
+    mine, theirs = limiter.store.acquire(KEY, 10), other.acquire(KEY, 10)
+    assert (mine.admitted, mine.attempts, mine.retry_after_seconds) == (False, 0, 1)
+    assert (theirs.admitted, theirs.retry_after_seconds) == (False, 1)
+    limiter.clock.now = MINUTE_START + 60 + 6
+    assert limiter.store.acquire(KEY, 10).admitted

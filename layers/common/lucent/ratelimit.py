@@ -22,6 +22,10 @@ a larger ``:prev`` only lowers the cap, so the condition never admits more than 
 whatever the concurrency. When the condition fails, DynamoDB returns the item
 (``ReturnValuesOnConditionCheckFailure=ALL_OLD``); the exact decision is computed from it and, if
 it says "admit", the update is tried once more with the exact previous count.
+
+After a 429 computed from exact counts the container remembers ``earliest_admission``: no request
+of that key can be admitted before it (admissions elsewhere only push it later), so until then it
+refuses locally, with the exact Retry-After and no DynamoDB call.
 """
 
 from __future__ import annotations
@@ -115,6 +119,28 @@ def sliding_window_decision(
     return False, retry
 
 
+def earliest_admission(
+    prev_count: int, cur_count: int, limit: int, elapsed_seconds: float | Fraction
+) -> Fraction | None:
+    """The exact instant, in seconds after the current minute began, from which a request is
+    admitted if nothing else is admitted meanwhile; ``elapsed`` itself when admitted now.
+
+    Admission is monotone in time (the estimate never rises without new admissions, and is
+    continuous across the minute boundary), so every instant before this one is refused. None
+    where no such instant exists (a limit below 1).
+    """
+    if limit < 1:
+        return None
+    elapsed = _clamped(elapsed_seconds)
+    if cur_count <= admission_cap(prev_count, limit, elapsed):
+        return elapsed
+    if cur_count <= limit - 1 and prev_count > 0:
+        at = SECONDS_PER_MINUTE * (1 - Fraction(limit - 1 - cur_count, prev_count))
+    else:
+        at = SECONDS_PER_MINUTE * (2 - Fraction(limit - 1, max(cur_count, 1)))
+    return at if at > elapsed and _admitted_at(prev_count, cur_count, limit, at) else None
+
+
 @dataclass(frozen=True, slots=True)
 class RateDecision:
     admitted: bool
@@ -122,11 +148,20 @@ class RateDecision:
     limit: int
     # The current minute's count: after this request when admitted, as DynamoDB saw it if not.
     count: int
+    # DynamoDB calls made: 1 in the steady state, 2 when a guess about the previous minute was
+    # wrong, 0 when the container refused locally after an earlier 429.
     attempts: int = 1
 
 
 class RateLimiterUnavailable(Exception):
     """The counter table could not answer (throttling, outage, misconfiguration)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    until: Fraction  # epoch seconds from which the key can be admitted again
+    limit: int
+    count: int
 
 
 @dataclass(slots=True)
@@ -156,11 +191,18 @@ class RateLimitStore:
         self._clock = clock
         self._max_cached_keys = max_cached_keys
         self._states: dict[str, _KeyState] = {}
+        # After a 429 computed from exact counts, nothing of that key can be admitted before
+        # ``earliest_admission`` (other admissions only push it later), so until then the
+        # container refuses locally: a client hammering past its limit costs no writes.
+        self._refusals: dict[str, _Refusal] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str, limit: int) -> RateDecision:
         """Count one request of ``key`` if the window admits it. Raises RateLimiterUnavailable."""
         now = self._clock()
+        local = self._local_refusal(key, limit, now)
+        if local is not None:
+            return local
         minute = math.floor(now / SECONDS_PER_MINUTE)
         elapsed = now - minute * SECONDS_PER_MINUTE
         prev_assumed = self._known_previous(key, minute)
@@ -176,12 +218,37 @@ class RateLimitStore:
                 return RateDecision(True, 0, limit, cur, attempts)
             exact_admit, retry_after = sliding_window_decision(prev, cur, limit, elapsed)
             if not exact_admit:
+                self._remember_refusal(
+                    key, limit, minute=minute, prev=prev, cur=cur, elapsed=elapsed
+                )
                 return RateDecision(False, retry_after, limit, cur, attempts)
             if attempts >= 2:
                 # The previous minute changed twice under us (a straggler of the last minute):
                 # stay on the safe side rather than loop.
                 return RateDecision(False, 1, limit, cur, attempts)
             prev_assumed = prev
+
+    def _local_refusal(self, key: str, limit: int, now: float) -> RateDecision | None:
+        with self._lock:
+            refusal = self._refusals.get(key)
+            if refusal is None:
+                return None
+            if refusal.limit != limit or Fraction(now) >= refusal.until:
+                del self._refusals[key]
+                return None
+        retry_after = max(1, math.ceil(refusal.until - Fraction(now)))
+        return RateDecision(False, retry_after, limit, refusal.count, attempts=0)
+
+    def _remember_refusal(
+        self, key: str, limit: int, *, minute: int, prev: int, cur: int, elapsed: float
+    ) -> None:
+        at = earliest_admission(prev, cur, limit, elapsed)
+        if at is None:
+            return
+        with self._lock:
+            if len(self._refusals) >= self._max_cached_keys:
+                self._refusals.pop(next(iter(self._refusals)))
+            self._refusals[key] = _Refusal(minute * SECONDS_PER_MINUTE + at, limit, cur)
 
     def _known_previous(self, key: str, minute: int) -> int | None:
         with self._lock:
