@@ -99,16 +99,13 @@ replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local 
 bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
 	$(BIN)/python -m bench.run
 
-.PHONY: build
-build: $(SAM_VENV)/.installed ## sam build (no containers; python3.12 must be on PATH)
-	$(SAM_VENV)/bin/sam build --template template.yaml
+# sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH;
+# pyenv installs keep it out of PATH unless selected, so look there too.
+PY312_BIN ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin))
 
-# Called by `sam build` for the canary (BuildMethod: makefile): its code plus the events it replays.
-.PHONY: build-CanaryFunction
-build-CanaryFunction:
-	cp functions/canary/*.py "$(ARTIFACTS_DIR)/"
-	mkdir -p "$(ARTIFACTS_DIR)/events"
-	cp events/*.json "$(ARTIFACTS_DIR)/events/"
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build (no containers; needs python3.12)
+	PATH="$(if $(PY312_BIN),$(PY312_BIN):,)$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
 
 .PHONY: clean
 clean: ## Remove virtualenvs, build output and local state

@@ -146,7 +146,8 @@ def test_check_invoke_reports_every_difference() -> None:
 
 
 def test_events_dir_is_what_the_canary_packs() -> None:
-    # Makefile target build-CanaryFunction copies events/*.json next to the canary handler.
+    # functions/canary/events is a symlink to events/: what the canary packs is what is tested.
+    assert (tpl.PROJECT_ROOT / "functions/canary/events").resolve() == EVENTS.resolve()
     assert Path(EVENTS / "manifest.json").is_file()
     assert all(p.suffix == ".json" for p in EVENTS.iterdir())
 

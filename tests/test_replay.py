@@ -204,13 +204,14 @@ class CanaryContext(LocalContext):
 
 
 def load_packaged_canary(tmp_path: Path) -> Any:
-    """The handler as `make build-CanaryFunction` packs it: the .py files plus events/*.json."""
+    """The handler as `sam build` packs it: a copy of its CodeUri with the events/ symlink
+    followed (the files it points to are copied, as SAM's builder does)."""
     artifacts = tmp_path / "artifacts"
-    (artifacts / "events").mkdir(parents=True)
-    for source in (tpl.PROJECT_ROOT / "functions" / "canary").glob("*.py"):
-        shutil.copy(source, artifacts)
-    for event in EVENTS.glob("*.json"):
-        shutil.copy(event, artifacts / "events")
+    shutil.copytree(tpl.functions()["CanaryFunction"].code_uri, artifacts, symlinks=False)
+    assert not (artifacts / "events").is_symlink()
+    assert sorted(p.name for p in (artifacts / "events").iterdir()) == sorted(
+        p.name for p in EVENTS.iterdir()
+    )
     spec = importlib.util.spec_from_file_location(
         "packaged_canary_handler", artifacts / "canary_handler.py"
     )

@@ -143,9 +143,6 @@ def functions(template: Mapping[str, Any] | None = None) -> dict[str, FunctionSp
         env = dict(global_env.get("Variables", {}))
         env.update(props.get("Environment", {}).get("Variables", {}))
         code_uri = PROJECT_ROOT / props["CodeUri"]
-        if res.get("Metadata", {}).get("BuildMethod") == "makefile":
-            # Packed by a Makefile target; its source sits in functions/<name>/ by convention.
-            code_uri = PROJECT_ROOT / "functions" / name.removesuffix("Function").lower()
         out[name] = FunctionSpec(name, code_uri, props["Handler"], env)
     return out
 

@@ -4,8 +4,8 @@
 * Credentials: the JSON object in the Secrets Manager secret ``CANARY_CREDENTIALS_SECRET_ARN``,
   keyed by role (``public_key``, ``api_key``, ...; docs/local-development.md). Events that need a
   role the secret does not hold are skipped, not failed.
-* Events: ``events/`` next to this file (the Makefile target ``build-CanaryFunction`` copies them
-  there), else the repository's ``events/``; ``CANARY_EVENTS_DIR`` overrides.
+* Events: ``events/`` next to this file (a symlink to the repository's ``events/``, whose files
+  ``sam build`` copies into the package); ``CANARY_EVENTS_DIR`` overrides.
 * Result: metrics ``CanaryPassed``, ``CanaryFailed`` and ``CanarySkipped`` (namespace Lucent), one
   error log line per failed check (no secret in it), and a summary as the return value.
 """
