@@ -99,6 +99,7 @@ def run() -> dict[str, Any]:  # noqa: PLR0915 - one flat list of outcomes
         measure("ingest: beacon, ?api_key=", lambda: ingest(None, query=f"api_key={public}"))
         measure("ingest: invalid batch (400)", lambda: ingest(public, b'{"events": []}'))
         measure("ingest: rate limited (429)", lambda: ingest(limited.secret))
+        measure("ingest: rate limited again (429)", lambda: ingest(limited.secret), warm=False)
         measure("ingest: missing key (401)", lambda: ingest(None))
         measure("ingest: malformed key (401)", lambda: ingest("luc_pk_nope"), warm=False)
         measure("ingest: unknown key (401, cold cache)", lambda: ingest(unknown_key), warm=False)
