@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -206,6 +207,29 @@ def test_beacon_text_plain_gzip_with_query_key(api: LocalApi, log: io.StringIO) 
         next(line for line in reversed(lines) if line.startswith("POST /api/sdk/replay?")),
     )
     assert PK not in log.getvalue()
+
+
+def test_a_client_that_leaves_before_the_answer_is_still_stored_and_logged(
+    api: LocalApi, log: io.StringIO
+) -> None:
+    """A browser may drop a beacon's connection on unload, before the answer is read."""
+    body = gzip.compress(batch("local-beacon-gone", 0, 1), mtime=0)
+    before = log.getvalue().count("POST /api/sdk/replay?api_key=[REDACTED] 200")
+    parts = urlsplit(api.url)
+    with socket.create_connection((parts.hostname, parts.port)) as raw:
+        raw.sendall(
+            f"POST {INGEST}?api_key={PK} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        # Close with a reset instead of reading: the server's write meets a dead socket.
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    deadline = time.monotonic() + 10
+    while log.getvalue().count("POST /api/sdk/replay?api_key=[REDACTED] 200") == before:
+        assert time.monotonic() < deadline, "no log line for the abandoned request"
+        time.sleep(0.05)
+    assert stored_object(api, "org_demo", "local-beacon-gone") == body
+    assert request(api, "GET", "/api/v1/nothing").status == 404  # the server still serves
 
 
 def test_second_organization_key_stores_under_its_own_prefix(api: LocalApi) -> None:

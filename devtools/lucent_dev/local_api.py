@@ -248,7 +248,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
         )
         response = self.server.api.gateway.handle(request)
-        self._write(response, close=too_large)
+        try:
+            self._write(response, close=too_large)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left before reading the answer (a browser may drop a beacon's
+            # connection on unload). The request was handled all the same: log it.
+            self.close_connection = True
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.server.api.log_request(self.command, self.path, response, elapsed_ms)
 
