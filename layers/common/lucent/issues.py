@@ -267,15 +267,25 @@ class DataStore:
 
     def _query(
         self,
-        *,
-        index: str | None,
-        hash_name: str,
-        hash_value: str,
-        sk_name: str,
+        org_id: str,
         sk_prefix: str,
-        start_key: dict[str, Any] | None,
+        *,
+        gsi1pk: str | None,
+        after_id: str | None,
         limit: int,
     ) -> StorePage:
+        """One page of an organization's items of one kind, newest first: from the table's
+        partition, or from gsi1 (``gsi1pk``) for a filtered list. ``after_id`` is the last id of
+        the previous page; its start key is rebuilt here, always within ``org_id``."""
+        start_key: dict[str, Any] | None = None
+        if after_id is not None:
+            start_key = {"pk": _s(org_pk(org_id)), "sk": _s(sk_prefix + after_id)}
+            if gsi1pk is not None:
+                start_key.update(gsi1pk=_s(gsi1pk), gsi1sk=_s(sk_prefix + after_id))
+        if gsi1pk is None:
+            hash_name, hash_value, sk_name = "pk", org_pk(org_id), "sk"
+        else:
+            hash_name, hash_value, sk_name = "gsi1pk", gsi1pk, "gsi1sk"
         # One item more than asked tells whether another page exists, so the last page never
         # comes back empty with a cursor (a page costs the same read units either way).
         kwargs: dict[str, Any] = {
@@ -286,6 +296,7 @@ class DataStore:
             "Limit": limit + 1,
             "ReturnConsumedCapacity": "TOTAL",
         }
+        index = None if gsi1pk is None else GSI1
         if index is not None:
             kwargs["IndexName"] = index
         if start_key is not None:
@@ -326,36 +337,8 @@ class DataStore:
     def query_issues(
         self, org_id: str, status: IssueStatus | None, after_id: str | None, limit: int
     ) -> tuple[list[Issue], bool]:
-        start_key: dict[str, Any] | None = None
-        if status is None:
-            if after_id is not None:
-                start_key = {"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + after_id)}
-            page = self._query(
-                index=None,
-                hash_name="pk",
-                hash_value=org_pk(org_id),
-                sk_name="sk",
-                sk_prefix=ISSUE_PREFIX,
-                start_key=start_key,
-                limit=limit,
-            )
-        else:
-            if after_id is not None:
-                start_key = {
-                    "pk": _s(org_pk(org_id)),
-                    "sk": _s(ISSUE_PREFIX + after_id),
-                    "gsi1pk": _s(status_gsi1pk(org_id, status)),
-                    "gsi1sk": _s(ISSUE_PREFIX + after_id),
-                }
-            page = self._query(
-                index=GSI1,
-                hash_name="gsi1pk",
-                hash_value=status_gsi1pk(org_id, status),
-                sk_name="gsi1sk",
-                sk_prefix=ISSUE_PREFIX,
-                start_key=start_key,
-                limit=limit,
-            )
+        gsi1pk = status_gsi1pk(org_id, status) if status is not None else None
+        page = self._query(org_id, ISSUE_PREFIX, gsi1pk=gsi1pk, after_id=after_id, limit=limit)
         return [issue_from_item(i) for i in page.items], page.has_more
 
     def update_issue_status(
@@ -396,53 +379,14 @@ class DataStore:
     def query_signals(
         self, org_id: str, issue_id: str | None, after_id: str | None, limit: int
     ) -> tuple[list[Signal], bool]:
-        start_key: dict[str, Any] | None = None
-        if issue_id is None:
-            if after_id is not None:
-                start_key = {"pk": _s(org_pk(org_id)), "sk": _s(SIGNAL_PREFIX + after_id)}
-            page = self._query(
-                index=None,
-                hash_name="pk",
-                hash_value=org_pk(org_id),
-                sk_name="sk",
-                sk_prefix=SIGNAL_PREFIX,
-                start_key=start_key,
-                limit=limit,
-            )
-        else:
-            if after_id is not None:
-                start_key = {
-                    "pk": _s(org_pk(org_id)),
-                    "sk": _s(SIGNAL_PREFIX + after_id),
-                    "gsi1pk": _s(issue_gsi1pk(org_id, issue_id)),
-                    "gsi1sk": _s(SIGNAL_PREFIX + after_id),
-                }
-            page = self._query(
-                index=GSI1,
-                hash_name="gsi1pk",
-                hash_value=issue_gsi1pk(org_id, issue_id),
-                sk_name="gsi1sk",
-                sk_prefix=SIGNAL_PREFIX,
-                start_key=start_key,
-                limit=limit,
-            )
+        gsi1pk = issue_gsi1pk(org_id, issue_id) if issue_id is not None else None
+        page = self._query(org_id, SIGNAL_PREFIX, gsi1pk=gsi1pk, after_id=after_id, limit=limit)
         return [signal_from_item(i) for i in page.items], page.has_more
 
     def query_insights(
         self, org_id: str, after_id: str | None, limit: int
     ) -> tuple[list[Insight], bool]:
-        start_key = (
-            {"pk": _s(org_pk(org_id)), "sk": _s(INSIGHT_PREFIX + after_id)} if after_id else None
-        )
-        page = self._query(
-            index=None,
-            hash_name="pk",
-            hash_value=org_pk(org_id),
-            sk_name="sk",
-            sk_prefix=INSIGHT_PREFIX,
-            start_key=start_key,
-            limit=limit,
-        )
+        page = self._query(org_id, INSIGHT_PREFIX, gsi1pk=None, after_id=after_id, limit=limit)
         return [insight_from_item(i) for i in page.items], page.has_more
 
     # loading (demo data, migrations): never used by the API function
