@@ -34,7 +34,7 @@ REPLAYED = [spec for spec in load_manifest(EVENTS).events if spec.http is not No
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalApi]:
-    # function_logs: keep the canary's metrics output (POWERTOOLS_METRICS_DISABLED unset).
+    # function_logs: the functions' stdout (logs, metrics) is not silenced; the canary's EMF is read.
     with LocalApi(port=0, function_logs=True) as running:
         yield running
 

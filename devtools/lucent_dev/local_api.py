@@ -4,8 +4,9 @@
   (with TTL) and bucket of template.yaml, seeded with the demo organizations (lucent_dev.demo).
 * The functions run in this process, loaded from their ``CodeUri``/``Handler``, with the
   environment template.yaml gives them (``!Ref``s resolved to the local names) and
-  ``AWS_ENDPOINT_URL`` pointing at the embedded AWS. One lock per function: like one Lambda
-  container, a function serves one request at a time.
+  ``AWS_ENDPOINT_URL`` pointing at the embedded AWS. One invocation at a time, process-wide: in
+  Lambda every container has its own Powertools metrics buffer and logger context, here all
+  functions share one, so invocations must not interleave (else one flushes another's metrics).
 * HTTP: a ``ThreadingHTTPServer`` turns each request into a ``gateway.HttpRequest`` (raw body
   bytes, repeated headers kept) for ``gateway.Gateway``, which does what API Gateway would:
   routes, authorizer, gateway responses, binary media types, payload limits, unknown routes.
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
@@ -126,6 +127,9 @@ def function_environment(
 
 
 _ENV_LOCK = threading.Lock()
+# Powertools' Metrics buffer and Logger context are process-wide singletons: one per container in
+# Lambda, one for all functions here. Invocations take turns so each flushes only its own.
+_INVOCATION_LOCK = threading.Lock()
 
 
 def apply_environment(env: Mapping[str, str]) -> bool:
@@ -156,7 +160,8 @@ def _reset_layer_caches() -> None:
 
 
 class Container:
-    """One function's handler behind a lock: a Lambda container serves one request at a time.
+    """One function's handler: like a Lambda container, it serves one request at a time (and,
+    because the functions share this process's Powertools singletons, never alongside another).
 
     Before each call it makes sure the process environment is the function's (tests may have
     changed it), as it would be in a real container.
@@ -168,15 +173,19 @@ class Container:
         handler: tpl.Handler,
         env: Mapping[str, str],
         errors: TextIO | None = None,
+        quiet: bool = False,
     ) -> None:
         self.logical_id = logical_id
         self.handler = handler
         self.env = dict(env)
-        self.lock = threading.Lock()
         self.errors = errors
+        # Quiet: the function's stdout (JSON logs, CloudWatch EMF metric lines) goes nowhere.
+        # Metrics stay enabled: with POWERTOOLS_METRICS_DISABLED, Powertools neither prints nor
+        # clears its buffer, which then grows across invocations.
+        self.quiet = quiet
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        with self.lock:
+        with _INVOCATION_LOCK, _stdout_to_devnull(self.quiet):
             apply_environment(self.env)
             try:
                 return self.handler(event, context)
@@ -203,8 +212,20 @@ def served_functions(template: Mapping[str, Any] | None = None) -> list[str]:
     return sorted(names)
 
 
+@contextlib.contextmanager
+def _stdout_to_devnull(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
 def load_containers(
-    env: Mapping[str, str], errors: TextIO | None = None, warn: TextIO | None = None
+    env: Mapping[str, str],
+    errors: TextIO | None = None,
+    warn: TextIO | None = None,
+    quiet: bool = False,
 ) -> dict[str, Container]:
     specs = tpl.functions()
     containers = {}
@@ -218,7 +239,7 @@ def load_containers(
                     f"warning: {spec.module_file} is missing: {logical_id} answers 501", file=warn
                 )
             handler = _not_built(logical_id)
-        containers[logical_id] = Container(logical_id, handler, env, errors)
+        containers[logical_id] = Container(logical_id, handler, env, errors, quiet=quiet)
     return containers
 
 
@@ -369,15 +390,15 @@ class LocalApi:
             self.env = function_environment(
                 self.names, self.aws.endpoint_url, parameters=parameters
             )
-            if not self.function_logs:
-                self.env["POWERTOOLS_METRICS_DISABLED"] = "true"
             self._saved_env = {
                 k: os.environ.get(k)
                 for k in [*self.env, "AWS_PROFILE", "POWERTOOLS_METRICS_DISABLED"]
             }
             apply_environment(self.env)
             self._quiet_logs()
-            self.containers = load_containers(self.env, errors=sys.stderr, warn=self.log)
+            self.containers = load_containers(
+                self.env, errors=sys.stderr, warn=self.log, quiet=not self.function_logs
+            )
             self.gateway = Gateway(self.containers, stage=STAGE, region=REGION)
         except BaseException:
             self._shutdown_quietly()
