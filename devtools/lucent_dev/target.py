@@ -46,7 +46,9 @@ class Target:
         )
 
 
-def read_dev_state(path: Path = DEV_STATE_PATH) -> dict[str, Any]:
+def read_dev_state(path: Path | None = None) -> dict[str, Any]:
+    # Resolved at call time, not at import: tests and tools may point DEV_STATE_PATH elsewhere.
+    path = path or DEV_STATE_PATH
     try:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -54,7 +56,7 @@ def read_dev_state(path: Path = DEV_STATE_PATH) -> dict[str, Any]:
     return state
 
 
-def local_target(path: Path = DEV_STATE_PATH) -> Target:
+def local_target(path: Path | None = None) -> Target:
     state = read_dev_state(path)
     tables = state["tables"]
     # moto accepts any credentials; set them so no real profile is ever consulted.
