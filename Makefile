@@ -86,6 +86,24 @@ pytest: $(VENV)/.installed ## Run the test suite
 	  $(BIN)/pytest -m 'not browser' $(PYTEST_ARGS); \
 	fi
 
+# The functions run on python3.12 in Lambda (template.yaml); the tooling on 3.11+. pyenv keeps
+# its interpreters off PATH unless selected, so look there first.
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+RUNTIME_SUITES := tests/test_credentials.py tests/test_authorizer.py tests/test_batch.py \
+	tests/test_batch_fuzz.py tests/test_ratelimit.py tests/test_ingest.py \
+	tests/test_ingest_concurrency.py tests/test_data_api.py tests/test_openapi.py \
+	tests/test_events.py tests/test_packaging.py
+
+.venv-py312/.installed: pyproject.toml
+	@test -n "$(PY312)" || { echo "error: python3.12 (the Lambda runtime) not found" >&2; exit 1; }
+	@test -x .venv-py312/bin/python || $(PY312) -m venv .venv-py312
+	.venv-py312/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+.PHONY: test-py312
+test-py312: .venv-py312/.installed ## The layer's and functions' tests under python3.12 (Lambda's)
+	.venv-py312/bin/pytest -q $(RUNTIME_SUITES)
+
 .PHONY: invoke
 invoke: $(VENV)/.installed ## Run one function in-process on an event: make invoke FN=IngestFunction EVENT=events/...
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json" >&2; exit 2; }
@@ -99,14 +117,11 @@ replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local 
 bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
 	$(BIN)/python -m bench.run
 
-# sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH;
-# pyenv installs keep it out of PATH unless selected, so look there too.
-PY312_BIN ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin))
-
+# sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH.
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (no containers; needs python3.12)
-	PATH="$(if $(PY312_BIN),$(PY312_BIN):,)$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+	PATH="$(if $(PY312),$(dir $(PY312)):,)$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
 
 .PHONY: clean
 clean: ## Remove virtualenvs, build output and local state
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .lucent tests/browser/node_modules .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .venv-py312 .aws-sam .lucent tests/browser/node_modules .mypy_cache .ruff_cache
