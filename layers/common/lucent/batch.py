@@ -35,13 +35,13 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # as sent, after base64: 4 MiB of base64 in a 
 MAX_DECOMPRESSED_BYTES = 10 * 1024 * 1024
 MAX_EVENTS = 5_000
 MAX_SEQUENCE = 9_999_999_999  # ten digits: the object key zero-pads it to keep sessions sorted
-SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
 GZIP_MAGIC = b"\x1f\x8b"
 
 # base64 of MAX_BODY_BYTES, so an oversized body is refused before it is decoded.
 _MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# A session id is a segment of the S3 key (lucent.replays): no '/', '.', '%' or '\\'.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHOWN_MEDIA_TYPE_CHARS = 100
 
 
@@ -71,7 +71,7 @@ class ReplayBatch(BaseModel):
     @classmethod
     def _session_id(cls, value: str) -> str:
         # fullmatch, not "$": Python's "$" would also accept a trailing newline.
-        if _SESSION_ID.fullmatch(value) is None:
+        if SESSION_ID.fullmatch(value) is None:
             raise PydanticCustomError(
                 "session_id",
                 "must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-', "

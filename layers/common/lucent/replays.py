@@ -8,11 +8,12 @@ in order. Objects are gzip with ``Content-Type: application/json`` and ``Content
 from __future__ import annotations
 
 import gzip
-import re
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lucent.batch import MAX_SEQUENCE, SESSION_ID
+from lucent.credentials import ORG_ID_PATTERN
 from lucent.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -22,17 +23,16 @@ REPLAY_PREFIX = "replays"
 # Chosen by measurement on a 200-event batch (docs/limits.md): level 5 keeps ~97% of level 6's
 # size gain over level 1 at about 60% of level 6's CPU.
 GZIP_LEVEL = 5
-_ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def replay_key(org_id: str, session_id: str, sequence: int) -> str:
     """The object key of a batch. Refuses any part that could leave its prefix (ValueError)."""
-    if _ORG_ID.fullmatch(org_id) is None:
+    # Both were validated upstream (issuance, the batch schema); checked again where it matters.
+    if ORG_ID_PATTERN.fullmatch(org_id) is None:
         raise ValueError(f"org_id {org_id!r} is not a safe key segment")
-    if _SESSION_ID.fullmatch(session_id) is None:
+    if SESSION_ID.fullmatch(session_id) is None:
         raise ValueError(f"session_id {session_id!r} is not a safe key segment")
-    if not 0 <= sequence <= 9_999_999_999:
+    if not 0 <= sequence <= MAX_SEQUENCE:
         raise ValueError(f"sequence {sequence} does not fit ten digits")
     return f"{REPLAY_PREFIX}/{org_id}/{session_id}/{sequence:010d}.json.gz"
 
