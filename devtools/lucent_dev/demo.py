@@ -11,7 +11,6 @@ checksums, so they pass the same format checks as real credentials.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,11 @@ from lucent.credentials import (
     CredentialKind,
     CredentialStore,
     IssuedCredential,
+    credential_id_for,
+    hash_secret,
     issue_credential,
 )
+from lucent_dev import demo_data
 
 DEMO_ORG_ID = "org_demo"
 OTHER_ORG_ID = "org_other"
@@ -148,7 +150,7 @@ def issued(credential: DemoCredential, now: int) -> IssuedCredential:
 
 def credential_id(role: str) -> str:
     """The (non-secret) credential id of a demo credential: derived from its secret's hash."""
-    return issued(BY_ROLE[role], 0).record.credential_id
+    return credential_id_for(hash_secret(BY_ROLE[role].secret))
 
 
 def seed_credentials(dynamodb: Any, table: str, now: int | None = None) -> None:
@@ -170,18 +172,10 @@ def seed_credentials(dynamodb: Any, table: str, now: int | None = None) -> None:
             store.revoke(item.key_hash, now=issued_at)
 
 
-def seed_all(dynamodb: Any, names: Mapping[str, str], now: int | None = None) -> bool:
+def seed_all(dynamodb: Any, names: Mapping[str, str], now: int | None = None) -> None:
     """Credentials, then the demo data set (issues, signals, insights) for the demo org.
 
-    ``names`` maps logical ids to table names (``template.create_storage``'s result). Returns
-    whether the demo data set was seeded (``lucent_dev.demo_data`` is importable).
+    ``names`` maps logical ids to table names (``template.create_storage``'s result).
     """
     seed_credentials(dynamodb, names["CredentialsTable"], now)
-    try:
-        demo_data = importlib.import_module("lucent_dev.demo_data")
-    except ModuleNotFoundError as exc:
-        if exc.name != "lucent_dev.demo_data":
-            raise
-        return False
     demo_data.seed(dynamodb, names["DataTable"], DEMO_ORG_ID)
-    return True
