@@ -197,14 +197,6 @@ class Container:
                 raise
 
 
-def _not_built(logical_id: str) -> tpl.Handler:
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        body = json.dumps({"error": f"{logical_id} has no handler module yet"})
-        return {"statusCode": 501, "headers": {"Content-Type": "application/json"}, "body": body}
-
-    return handler
-
-
 def served_functions(template: Mapping[str, Any] | None = None) -> list[str]:
     """Functions the APIs call: every route's function and every API's authorizer."""
     names = {route.function for route in tpl.routes(template)}
@@ -222,25 +214,15 @@ def _stdout_to_devnull(enabled: bool) -> Iterator[None]:
 
 
 def load_containers(
-    env: Mapping[str, str],
-    errors: TextIO | None = None,
-    warn: TextIO | None = None,
-    quiet: bool = False,
+    env: Mapping[str, str], errors: TextIO | None = None, quiet: bool = False
 ) -> dict[str, Container]:
     specs = tpl.functions()
-    containers = {}
-    for logical_id in served_functions():
-        spec = specs[logical_id]
-        if spec.module_file.is_file():
-            handler = tpl.load_handler(spec, fresh=True)
-        else:
-            if warn is not None:
-                print(
-                    f"warning: {spec.module_file} is missing: {logical_id} answers 501", file=warn
-                )
-            handler = _not_built(logical_id)
-        containers[logical_id] = Container(logical_id, handler, env, errors, quiet=quiet)
-    return containers
+    return {
+        logical_id: Container(
+            logical_id, tpl.load_handler(specs[logical_id], fresh=True), env, errors, quiet=quiet
+        )
+        for logical_id in served_functions()
+    }
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -397,7 +379,7 @@ class LocalApi:
             apply_environment(self.env)
             self._quiet_logs()
             self.containers = load_containers(
-                self.env, errors=sys.stderr, warn=self.log, quiet=not self.function_logs
+                self.env, errors=sys.stderr, quiet=not self.function_logs
             )
             self.gateway = Gateway(self.containers, stage=STAGE, region=REGION)
         except BaseException:
