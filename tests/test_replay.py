@@ -223,23 +223,36 @@ def load_packaged_canary(tmp_path: Path) -> Any:
     return module
 
 
+def packaged_canary_against(
+    api: LocalApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: dict[str, str]
+) -> Any:
+    """The packaged canary, configured as the stack would: its secret holds ``values`` and its
+    URLs point at ``api``."""
+    assert api.aws is not None
+    monkeypatch.setenv("AWS_ENDPOINT_URL", api.aws.endpoint_url)
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    name = f"lucent/canary-{tmp_path.name}"
+    arn = secrets.create_secret(Name=name, SecretString=json.dumps(values))["ARN"]
+    monkeypatch.setenv("CANARY_CREDENTIALS_SECRET_ARN", arn)
+    monkeypatch.setenv("INGEST_URL", api.url)
+    monkeypatch.setenv("DATA_URL", api.url)
+    return load_packaged_canary(tmp_path)
+
+
+def demo_values(api: LocalApi) -> dict[str, str]:
+    return {k: v for k, v in api.state().items() if k in demo.roles()}
+
+
 def test_canary_handler_replays_with_its_secret_and_publishes_metrics(
     api: LocalApi,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert api.aws is not None
-    monkeypatch.setenv("AWS_ENDPOINT_URL", api.aws.endpoint_url)
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    values = {k: v for k, v in api.state().items() if k in demo.roles()}
+    values = demo_values(api)
     del values["other_api_key"]  # a deployment without a second organization
-    arn = secrets.create_secret(Name="lucent/canary-test", SecretString=json.dumps(values))["ARN"]
-    monkeypatch.setenv("CANARY_CREDENTIALS_SECRET_ARN", arn)
-    monkeypatch.setenv("INGEST_URL", api.url)
-    monkeypatch.setenv("DATA_URL", api.url)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "canary")
-    handler = load_packaged_canary(tmp_path)
+    handler = packaged_canary_against(api, tmp_path, monkeypatch, values)
     capsys.readouterr()
 
     result = handler.lambda_handler({"source": "aws.events"}, CanaryContext())
@@ -271,18 +284,11 @@ def test_canary_reports_failures_without_secrets(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert api.aws is not None
-    monkeypatch.setenv("AWS_ENDPOINT_URL", api.aws.endpoint_url)
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
     from lucent.credentials import CredentialKind, generate_secret
 
-    values = {k: v for k, v in api.state().items() if k in demo.roles()}
+    values = demo_values(api)
     values["api_key"] = generate_secret(CredentialKind.API)  # unknown to the deployment
-    arn = secrets.create_secret(Name="lucent/canary-bad", SecretString=json.dumps(values))["ARN"]
-    monkeypatch.setenv("CANARY_CREDENTIALS_SECRET_ARN", arn)
-    monkeypatch.setenv("INGEST_URL", api.url)
-    monkeypatch.setenv("DATA_URL", api.url)
-    handler = load_packaged_canary(tmp_path)
+    handler = packaged_canary_against(api, tmp_path, monkeypatch, values)
     capsys.readouterr()
 
     result = handler.lambda_handler({}, CanaryContext())
