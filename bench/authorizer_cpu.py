@@ -13,12 +13,8 @@ from typing import Any
 
 from bench import common
 from bench.awsstub import Recorder, Replayer
-from lucent.credentials import (
-    CredentialKind,
-    CredentialStore,
-    generate_secret,
-    issue_credential,
-)
+from lucent.auth.credentials import CredentialKind, generate_secret, issue_credential
+from lucent.auth.store import CredentialStore
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
 
 INGEST_PATH = "/api/sdk/replay"

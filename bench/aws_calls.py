@@ -16,7 +16,8 @@ from typing import Any
 
 from bench import common, payloads
 from bench.awsstub import DYNAMODB_THROTTLED, S3_UNAVAILABLE, CallCounter, Fault
-from lucent.credentials import CredentialKind, CredentialStore, issue_credential
+from lucent.auth.credentials import CredentialKind, issue_credential
+from lucent.auth.store import CredentialStore
 from lucent_dev import demo
 from lucent_dev.gateway import Gateway, HttpRequest, HttpResponse
 
@@ -53,7 +54,7 @@ def run() -> dict[str, Any]:  # noqa: PLR0915 - one flat list of outcomes
 
         handlers = {
             name: _wrap(name, common.handler(name), counter)
-            for name in ("AuthorizerFunction", "IngestFunction", "IssuesFunction")
+            for name in ("AuthorizerFunction", "IngestFunction", "DataApiFunction")
         }
         gateway = Gateway(handlers)
         batch = payloads.batch_bytes(payloads.rrweb_events(50))

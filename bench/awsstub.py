@@ -24,13 +24,11 @@ from botocore.handlers import BUILTIN_HANDLERS
 
 
 def reset_lucent_clients() -> None:
-    """Drop cached settings and clients so the next call builds clients with our handlers."""
-    from lucent import aws as lucent_aws
-    from lucent.settings import get_settings
+    """Drop every per-container object (settings, the boto3 session and clients, services), so
+    the next call builds clients that carry our handlers."""
+    from lucent import container
 
-    get_settings.cache_clear()
-    lucent_aws.dynamodb_client.cache_clear()
-    lucent_aws.s3_client.cache_clear()
+    container.reset()
 
 
 class _Hooks:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import common, payloads
 from bench.awsstub import Canned, Recorder, Replayer
-from lucent.credentials import CredentialKind, Principal, issue_credential
+from lucent.auth.credentials import CredentialKind, Principal, issue_credential
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
 
 INGEST_PATH = "/api/sdk/replay"
@@ -34,7 +34,7 @@ class Batch:
 def largest_accepted() -> Batch:
     """The largest batch ingest accepts: MAX_EVENTS events, a DOM snapshot filling the rest of
     MAX_DECOMPRESSED_BYTES, gzip (within MAX_BODY_BYTES as sent)."""
-    from lucent import batch as limits
+    from lucent.ingest import batch as limits
 
     nodes = 2_000
     for _ in range(6):  # grow the snapshot until the JSON is just under the decompressed cap

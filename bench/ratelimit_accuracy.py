@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from lucent.ratelimit import sliding_window_decision
+from lucent.ratelimit.window import sliding_window_decision
 
 WINDOW = 60.0
 Decision = Callable[[int, int, int, float], tuple[bool, int]]

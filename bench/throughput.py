@@ -106,7 +106,8 @@ def _drive(url: str, keys: list[str], per_client: int = REQUESTS_PER_CLIENT) -> 
 
 
 def run() -> dict[str, Any]:
-    from lucent.credentials import CredentialKind, CredentialStore, issue_credential
+    from lucent.auth.credentials import CredentialKind, issue_credential
+    from lucent.auth.store import CredentialStore
     from lucent_dev.local_api import LocalApi
 
     trivial = ThreadingHTTPServer(("127.0.0.1", 0), _Trivial)

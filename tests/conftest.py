@@ -13,8 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lucent import aws as lucent_aws
-from lucent.settings import get_settings
+from lucent import container
 from lucent_dev import template as tpl
 
 REGION = "us-east-1"
@@ -28,12 +27,6 @@ def table_env() -> dict[str, str]:
         "DATA_TABLE": names["DataTable"],
         "REPLAY_BUCKET": tpl.physical_name("ReplayBucket"),
     }
-
-
-def reset_caches() -> None:
-    get_settings.cache_clear()
-    lucent_aws.dynamodb_client.cache_clear()
-    lucent_aws.s3_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +47,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    reset_caches()
+    container.reset()
     yield env
-    reset_caches()
+    container.reset()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """``lucent``: the project's command line (keys, demo data, local API, invoke, replay).
 
 Each subcommand lives in ``lucent_dev.commands.<name>`` and registers itself; ``main`` only
-dispatches. Errors a user can fix are printed as one line on stderr with exit status 2.
+dispatches. Errors a user can fix are printed as one line on stderr with exit status 2; a store
+that cannot be reached (the layer's typed errors) is one line too, with exit status 1.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from lucent.errors import LucentError
 
 COMMAND_MODULES = ("keys", "data", "dev", "invoke", "replay")
 
@@ -34,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"lucent: {exc}", file=sys.stderr)
         return 2
+    except LucentError as exc:
+        # ServiceUnavailable and the like: the stores' typed errors, never a botocore traceback.
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        print(f"lucent: {exc.message}{cause}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return result

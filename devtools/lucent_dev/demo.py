@@ -11,18 +11,20 @@ checksums, so they pass the same format checks as real credentials.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lucent.credentials import (
+from lucent.auth.credentials import (
     CredentialKind,
-    CredentialStore,
     IssuedCredential,
     credential_id_for,
     hash_secret,
     issue_credential,
 )
+from lucent.auth.store import CredentialStore
+from lucent.errors import CredentialExists
 from lucent_dev import demo_data
 
 DEMO_ORG_ID = "org_demo"
@@ -157,17 +159,12 @@ def seed_credentials(dynamodb: Any, table: str, now: int | None = None) -> None:
     """Store every demo credential (idempotent: existing items are left as they are)."""
     import time
 
-    from botocore.exceptions import ClientError
-
     issued_at = int(time.time()) if now is None else now
     store = CredentialStore(dynamodb, table)
     for credential in CREDENTIALS:
         item = issued(credential, issued_at)
-        try:
+        with contextlib.suppress(CredentialExists):
             store.put(item)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
         if credential.revoked:
             store.revoke(item.key_hash, now=issued_at)
 

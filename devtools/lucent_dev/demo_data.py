@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-from lucent.data_models import (
+from lucent.data_api.models import (
     Impact,
     Insight,
     InsightCategory,
@@ -26,7 +26,7 @@ from lucent.data_models import (
     Signal,
     new_id,
 )
-from lucent.issues import DataStore
+from lucent.data_api.store import DataStore
 
 DEMO_ANCHOR = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 SITE = "https://shop.example.com"

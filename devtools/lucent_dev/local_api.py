@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
+from lucent import container
 from lucent.redaction import redact_text
 from lucent_dev import demo
 from lucent_dev import template as tpl
@@ -70,15 +71,20 @@ class EmbeddedAws:
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         # moto's state is per process: start empty even if an earlier server in this process
-        # (a previous test) left tables behind.
+        # (a previous test) left tables behind, and leave nothing behind on stop.
+        self._reset()
+        return self
+
+    def _reset(self) -> None:
         import urllib.request
 
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(reset, timeout=10):
             pass
-        return self
 
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reset()
         self._server.stop()
 
     def client(self, service: str) -> Any:
@@ -135,25 +141,16 @@ _INVOCATION_LOCK = threading.Lock()
 def apply_environment(env: Mapping[str, str]) -> bool:
     """Make ``os.environ`` hold ``env`` (dropping AWS_PROFILE); True if anything changed.
 
-    When it changes, the layer's per-container caches (settings, boto3 clients) are dropped so
-    that the next call reads the new values.
+    When it changes, the layer's per-container state (settings, boto3 clients, services) is
+    dropped (``lucent.container.reset``) so that the next call reads the new values.
     """
     with _ENV_LOCK:
         changed = "AWS_PROFILE" in os.environ or any(os.environ.get(k) != v for k, v in env.items())
         if changed:
             os.environ.pop("AWS_PROFILE", None)
             os.environ.update(env)
-            _reset_layer_caches()
+            container.reset()
         return changed
-
-
-def _reset_layer_caches() -> None:
-    from lucent import aws as lucent_aws
-    from lucent.settings import get_settings
-
-    get_settings.cache_clear()
-    lucent_aws.dynamodb_client.cache_clear()
-    lucent_aws.s3_client.cache_clear()
 
 
 # --- functions -------------------------------------------------------------------------------
@@ -436,7 +433,7 @@ class LocalApi:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
-                _reset_layer_caches()
+                container.reset()
             self._saved_env = {}
 
     def __enter__(self) -> LocalApi:

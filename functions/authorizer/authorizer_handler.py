@@ -9,24 +9,22 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lucent.authorization import UNAUTHORIZED_MESSAGE, Decision, Effect, decide, policy_for
+from lucent.auth.authenticator import Authenticator
+from lucent.auth.authorizer import UNAUTHORIZED_MESSAGE, Decision, Effect, decide, policy_for
+from lucent.auth.store import CredentialStore
 from lucent.aws import dynamodb_client
-from lucent.credentials import Authenticator, CredentialStore
+from lucent.container import per_container
 from lucent.errors import CredentialStoreUnavailable
 from lucent.observability import logger, metrics
 from lucent.settings import get_settings
 
-_authenticator: Authenticator | None = None
 
-
+@per_container
 def authenticator() -> Authenticator:
     """One per container, so its lookup cache survives between invocations."""
-    global _authenticator  # noqa: PLW0603
-    if _authenticator is None:
-        settings = get_settings()
-        store = CredentialStore(dynamodb_client(settings), settings.require("credentials_table"))
-        _authenticator = Authenticator(store, cache_ttl_seconds=settings.auth_cache_ttl_seconds)
-    return _authenticator
+    settings = get_settings()
+    store = CredentialStore(dynamodb_client(settings), settings.require("credentials_table"))
+    return Authenticator(store, cache_ttl_seconds=settings.auth_cache_ttl_seconds)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -12,53 +12,42 @@
 
 from __future__ import annotations
 
-import json
-import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lucent.canary import load_manifest, replay, summary
+from lucent.aws import secretsmanager_client
+from lucent.canary.engine import load_manifest, replay, summary
+from lucent.canary.store import CanarySecretStore
 from lucent.observability import logger, metrics
+from lucent.settings import get_settings
 
 _HERE = Path(__file__).resolve().parent
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 def events_dir() -> Path:
-    configured = os.environ.get("CANARY_EVENTS_DIR")
+    configured = get_settings().canary_events_dir
     if configured:
         return Path(configured)
     packaged = _HERE / "events"
     return packaged if packaged.is_dir() else _HERE.parents[1] / "events"
 
 
-@lru_cache(maxsize=1)
-def secrets_client() -> Any:
-    import boto3
-
-    return boto3.session.Session().client("secretsmanager")
-
-
 def credentials() -> dict[str, str]:
     """The deployment's credentials by role, from the secret (read on every run: rotation)."""
-    arn = os.environ.get("CANARY_CREDENTIALS_SECRET_ARN", "")
-    if not arn:
-        raise RuntimeError("CANARY_CREDENTIALS_SECRET_ARN is empty")
-    secret = secrets_client().get_secret_value(SecretId=arn)["SecretString"]
-    loaded = json.loads(secret)
-    if not isinstance(loaded, dict):
-        raise TypeError("the canary secret must be a JSON object of role -> value")
-    return {str(k): str(v) for k, v in loaded.items() if isinstance(v, str | int)}
+    settings = get_settings()
+    arn = settings.require("canary_credentials_secret_arn")
+    return CanarySecretStore(secretsmanager_client(settings), arn).credentials()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    urls = {"ingest": os.environ["INGEST_URL"], "data": os.environ["DATA_URL"]}
+    settings = get_settings()
+    urls = {"ingest": settings.require("ingest_url"), "data_api": settings.require("data_url")}
     manifest = load_manifest(events_dir())
     results = replay(
         manifest,

@@ -12,20 +12,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lucent.container import per_container
+from lucent.contract import INGEST_CORS_HEADERS
 from lucent.errors import LucentError
-from lucent.http import (
-    INGEST_CORS_HEADERS,
-    error_response,
-    internal_error_response,
-    json_response,
-    preflight_response,
-)
-from lucent.ingest import IngestRequest, IngestService
+from lucent.http import error_response, internal_error_response, json_response, preflight_response
+from lucent.ingest.service import IngestRequest, IngestService
 from lucent.observability import METRICS_NAMESPACE, get_tracer, logger, metrics
 from lucent.settings import get_settings
 
 tracer = get_tracer()
-_service: IngestService | None = None
 
 
 class PowertoolsTelemetry:
@@ -47,12 +42,10 @@ class PowertoolsTelemetry:
         logger.warning(message, extra=dict(fields))
 
 
+@per_container
 def service() -> IngestService:
     """One per container: clients and the rate limiter's cache survive between invocations."""
-    global _service  # noqa: PLW0603
-    if _service is None:
-        _service = IngestService.from_settings(get_settings(), telemetry=PowertoolsTelemetry())
-    return _service
+    return IngestService.from_settings(get_settings(), telemetry=PowertoolsTelemetry())
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

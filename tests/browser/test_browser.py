@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from lucent.credentials import CredentialKind, CredentialStore, issue_credential
+from lucent.auth.credentials import CredentialKind, issue_credential
+from lucent.auth.store import CredentialStore
 from lucent_dev.local_api import LocalApi
 
 pytestmark = pytest.mark.browser

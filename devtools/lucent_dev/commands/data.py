@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from lucent.errors import ServiceUnavailable
 from lucent_dev import demo_data
 from lucent_dev.cli import UsageError
 from lucent_dev.target import TargetError, resolve
@@ -38,8 +37,8 @@ def run_seed(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     try:
         counts = demo_data.seed(target.client("dynamodb"), table, args.org)
-    except (ClientError, BotoCoreError) as exc:
-        raise UsageError(f"could not write the demo data to {table}: {exc}") from exc
+    except ServiceUnavailable as exc:
+        raise UsageError(f"could not write the demo data to {table}: {exc.__cause__}") from exc
     if args.json:
         print(json.dumps({"org_id": args.org, "table": table, **counts}))
     else:

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_manifest_check(path: Path, output: Any, error: BaseException | None) -> None:
     """When the event is one of events/, say whether it gave its documented outcome."""
-    from lucent.canary import ManifestError, check_invoke, load_manifest
+    from lucent.canary.engine import ManifestError, check_invoke, load_manifest
 
     try:
         manifest = load_manifest(EVENTS_DIR)

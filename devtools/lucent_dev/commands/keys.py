@@ -8,16 +8,15 @@ import sys
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from lucent.credentials import (
+from lucent.auth.credentials import (
     CredentialIssueError,
     CredentialKind,
-    CredentialStore,
     hash_secret,
     issue_credential,
     kind_of,
 )
+from lucent.auth.store import CredentialStore
+from lucent.errors import CredentialExists, ServiceUnavailable
 from lucent_dev.cli import UsageError
 from lucent_dev.target import Target, TargetError, resolve
 
@@ -84,8 +83,10 @@ def run_create(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     try:
         _store(args).put(issued)
-    except (ClientError, BotoCoreError) as exc:
-        raise UsageError(f"could not store the credential: {exc}") from exc
+    except (CredentialExists, ServiceUnavailable) as exc:
+        raise UsageError(
+            f"could not store the credential: {exc.message} ({exc.__cause__})"
+        ) from exc
     print(
         f"created {issued.record.credential_id} ({issued.record.kind.value}, org "
         f"{issued.record.org_id}, scopes: {' '.join(sorted(issued.record.scopes)) or '-'}); "

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from lucent.canary import ManifestError, Result, load_manifest, replay, summary
+from lucent.canary.engine import ManifestError, Result, load_manifest, replay, summary
 from lucent_dev.cli import UsageError
 from lucent_dev.target import DEV_STATE_PATH, TargetError, read_dev_state
 from lucent_dev.template import PROJECT_ROOT
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     results = replay(
         manifest,
-        {"ingest": ingest_url, "data": data_url},
+        {"ingest": ingest_url, "data_api": data_url},
         strings,
         only=args.only,
         timeout=args.timeout,

@@ -10,12 +10,12 @@ retries only) x (1 s connect + 3 s read) + back-off stays under 10 s.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
+from lucent.container import on_reset, per_container
 from lucent.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -50,11 +50,27 @@ def _client(service: str, settings: Settings) -> Any:
         )
 
 
-@lru_cache(maxsize=4)
+def _forget_session() -> None:
+    global _session  # noqa: PLW0603
+    with _session_lock:
+        _session = None
+
+
+# A new session after a reset: botocore hooks registered since (the bench's call counter, a
+# test's stubs) attach to the session they see, so an old one would hide the calls.
+on_reset(_forget_session)
+
+
+@per_container
 def dynamodb_client(settings: Settings | None = None) -> DynamoDBClient:
     return _client("dynamodb", settings or get_settings())  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=4)
+@per_container
 def s3_client(settings: Settings | None = None) -> S3Client:
     return _client("s3", settings or get_settings())  # type: ignore[no-any-return]
+
+
+@per_container
+def secretsmanager_client(settings: Settings | None = None) -> Any:
+    return _client("secretsmanager", settings or get_settings())

@@ -1,20 +1,27 @@
 """Typed domain errors. ``lucent.http.error_response`` is the one place they become HTTP.
 
-Every message here is part of the public contract (docs/errors.md): the strings that the product
-documentation prints are copied from it to the letter.
+Messages come from ``lucent.contract``, where every client-facing string is defined once
+(docs/errors.md). Stores raise these too: each translates its botocore errors into one of the
+``...Unavailable`` or ``...Conflict`` types here, so no other module sees botocore.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-MISSING_API_KEY = "Missing API key"
-INVALID_API_KEY = "Invalid or revoked API key"
-INVALID_BEARER_TOKEN = "Missing or invalid bearer token"  # noqa: S105 - a message
-RATE_LIMIT_EXCEEDED = "Rate limit exceeded"
-
-READ_SCOPE = "read:lucent"
-WRITE_ISSUES_SCOPE = "write:issues"
+from lucent.contract import (
+    INVALID_API_KEY,
+    INVALID_BEARER_TOKEN,
+    METHOD_NOT_ALLOWED,
+    MISSING_API_KEY,
+    RATE_LIMIT_EXCEEDED,
+    READ_SCOPE,
+    SERVICE_UNAVAILABLE,
+    STORAGE_UNAVAILABLE,
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+    bearer_challenge,
+    insufficient_scope_challenge,
+)
 
 
 class ConfigurationError(RuntimeError):
@@ -49,7 +56,7 @@ class MethodNotAllowed(LucentError):
     status = 405
 
     def __init__(self, allowed: list[str]) -> None:
-        super().__init__("Method not allowed")
+        super().__init__(METHOD_NOT_ALLOWED)
         self.allowed = sorted(allowed)
 
     def headers(self) -> dict[str, str]:
@@ -88,7 +95,7 @@ class InvalidBearerToken(LucentError):
         self.challenge_scope = challenge_scope
 
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": f'Bearer scope="{self.challenge_scope}"'}
+        return {"WWW-Authenticate": bearer_challenge(self.challenge_scope)}
 
 
 class MissingScope(LucentError):
@@ -99,8 +106,7 @@ class MissingScope(LucentError):
         self.scope = scope
 
     def headers(self) -> dict[str, str]:
-        # RFC 6750 section 3.1: insufficient_scope may name the scope needed.
-        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
+        return {"WWW-Authenticate": insufficient_scope_challenge(self.scope)}
 
 
 class RateLimited(LucentError):
@@ -119,7 +125,11 @@ class ServiceUnavailable(LucentError):
 
     status = 503
 
-    def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
+    def __init__(
+        self,
+        message: str = SERVICE_UNAVAILABLE,
+        retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS,
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = max(1, int(retry_after_seconds))
 
@@ -128,8 +138,28 @@ class ServiceUnavailable(LucentError):
 
 
 class CredentialStoreUnavailable(ServiceUnavailable):
-    def __init__(self, retry_after_seconds: int = 5) -> None:
-        super().__init__("Service temporarily unavailable", retry_after_seconds)
+    def __init__(self, retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(SERVICE_UNAVAILABLE, retry_after_seconds)
+
+
+class Conflict(LucentError):
+    """A conditional write found the item in another state (it exists already, or is gone)."""
+
+    status = 409
+
+
+class CredentialExists(Conflict):
+    """A credential with that hash is stored already (issuing the same secret twice)."""
+
+    def __init__(self) -> None:
+        super().__init__("Credential already exists")
+
+
+class RateLimiterUnavailable(Exception):
+    """The counter table could not answer (throttling, outage, misconfiguration).
+
+    Not a client error: ingest admits the request (fail open, docs/rate-limiting.md).
+    """
 
 
 class IssueNotFound(NotFound):
@@ -174,5 +204,5 @@ class UnsupportedContentType(UnsupportedMediaType):
 class StorageUnavailable(ServiceUnavailable):
     """S3 did not confirm the write of a replay batch: nothing was acknowledged."""
 
-    def __init__(self, retry_after_seconds: int = 5) -> None:
-        super().__init__("Storage temporarily unavailable", retry_after_seconds)
+    def __init__(self, retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(STORAGE_UNAVAILABLE, retry_after_seconds)

@@ -1,8 +1,9 @@
-"""The single place where typed errors and results become API Gateway proxy responses.
+"""API Gateway proxy events in and out: request headers and query parameters as the functions
+read them, and the single place where typed errors and results become proxy responses.
 
 Bodies are serialised with ``json.dumps`` defaults (``{"error": "..."}``, a space after each
 separator) so that they match the product documentation byte for byte, the same bytes the
-gateway responses in template.yaml produce.
+gateway responses in template.yaml produce (both from ``lucent.contract``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,30 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lucent.contract import (
+    INGEST_ALLOWED_HEADERS,
+    INGEST_ALLOWED_METHODS,
+    INGEST_CORS_HEADERS,
+    INTERNAL_ERROR,
+    PREFLIGHT_MAX_AGE_SECONDS,
+)
 from lucent.errors import LucentError
 
 JSON_CONTENT_TYPE = "application/json"
 
-# The ingest API is called from any origin (docs: "Access-Control-Allow-Origin: *"). Retry-After
-# is not CORS-safelisted, so browser code can only read it when it is exposed explicitly.
-INGEST_CORS_HEADERS: Mapping[str, str] = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Retry-After",
-}
-INGEST_ALLOWED_HEADERS = "Content-Type, Content-Encoding, X-Lucent-Api-Key"
-INGEST_ALLOWED_METHODS = "POST, OPTIONS"
-PREFLIGHT_MAX_AGE_SECONDS = 7200  # Chromium's cap; Firefox allows 86400.
+
+def header(event: Mapping[str, Any], name: str) -> str | None:
+    """A request header by case-insensitive name (HTTP header names are case-insensitive)."""
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return str(value) if value is not None else None
+    return None
+
+
+def query_parameter(event: Mapping[str, Any], name: str) -> str | None:
+    value = (event.get("queryStringParameters") or {}).get(name)
+    return str(value) if value is not None else None
 
 
 def dumps(body: Any) -> str:
@@ -49,16 +61,16 @@ def error_response(
 
 def internal_error_response(extra_headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What a client sees for a bug: a generic JSON 500, never a traceback."""
-    return json_response(500, {"error": "Internal server error"}, extra_headers)
+    return json_response(500, {"error": INTERNAL_ERROR}, extra_headers)
 
 
 def preflight_response() -> dict[str, Any]:
     return {
         "statusCode": 204,
         "headers": {
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Allow-Headers": INGEST_ALLOWED_HEADERS,
-            "Access-Control-Allow-Methods": INGEST_ALLOWED_METHODS,
+            "Access-Control-Allow-Origin": INGEST_CORS_HEADERS["Access-Control-Allow-Origin"],
+            "Access-Control-Allow-Headers": ", ".join(INGEST_ALLOWED_HEADERS),
+            "Access-Control-Allow-Methods": ", ".join(INGEST_ALLOWED_METHODS),
             "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
         },
         "body": "",

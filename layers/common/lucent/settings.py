@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
+from lucent.container import per_container
+from lucent.contract import UNAVAILABLE_RETRY_AFTER_SECONDS
 from lucent.errors import ConfigurationError
 
 
@@ -24,8 +25,13 @@ class Settings:
     # off (see docs/authorizer.md), so this is the longest a revoked key keeps working.
     auth_cache_ttl_seconds: int = 60
     # Seconds a client is told to wait after a 503 (storage or credential store unavailable).
-    unavailable_retry_after_seconds: int = 5
+    unavailable_retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS
     endpoint_url: str | None = None
+    # The canary (functions/canary): the deployed APIs it calls and where its credentials live.
+    ingest_url: str = ""
+    data_url: str = ""
+    canary_credentials_secret_arn: str = ""
+    canary_events_dir: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -37,8 +43,14 @@ class Settings:
             data_table=source.get("DATA_TABLE", ""),
             replay_bucket=source.get("REPLAY_BUCKET", ""),
             auth_cache_ttl_seconds=_int(source, "AUTH_CACHE_TTL_SECONDS", 60),
-            unavailable_retry_after_seconds=_int(source, "UNAVAILABLE_RETRY_AFTER_SECONDS", 5),
+            unavailable_retry_after_seconds=_int(
+                source, "UNAVAILABLE_RETRY_AFTER_SECONDS", UNAVAILABLE_RETRY_AFTER_SECONDS
+            ),
             endpoint_url=source.get("AWS_ENDPOINT_URL") or None,
+            ingest_url=source.get("INGEST_URL", ""),
+            data_url=source.get("DATA_URL", ""),
+            canary_credentials_secret_arn=source.get("CANARY_CREDENTIALS_SECRET_ARN", ""),
+            canary_events_dir=source.get("CANARY_EVENTS_DIR", ""),
         )
 
     def require(self, name: str) -> str:
@@ -59,7 +71,7 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
         raise ConfigurationError(f"{key} must be an integer, got {raw!r}") from exc
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_settings() -> Settings:
-    """The container's settings. Tests call ``get_settings.cache_clear()`` after changing env."""
+    """The container's settings, read once (``lucent.container.reset`` reads them again)."""
     return Settings.from_env()

@@ -1,0 +1,220 @@
+"""Data API function: issues, signals and insights (docs/data-api.md, docs/openapi-data.yaml).
+
+Thin: Powertools' REST resolver routes, ``lucent.data_api.service.DataService`` decides, and every
+``LucentError`` becomes a response through ``lucent.http.error_response``, the one mapping.
+
+Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
+-> parameters and body (400) -> data (404). Request validation uses the pydantic models of
+``lucent.data_api.models`` but is called from the routes rather than through Powertools'
+``enable_validation``: that middleware runs before any other, so a token without
+``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from lucent.auth.credentials import Principal, require_scope
+from lucent.aws import dynamodb_client
+from lucent.container import per_container
+from lucent.contract import NOT_FOUND, READ_SCOPE, WRITE_ISSUES_SCOPE
+from lucent.data_api.models import (
+    IssueListParams,
+    IssueStatusUpdate,
+    PageParams,
+    SignalListParams,
+)
+from lucent.data_api.service import DataService
+from lucent.data_api.store import DataStore
+from lucent.errors import BadRequest, ConfigurationError, LucentError, MethodNotAllowed, NotFound
+from lucent.http import dumps, error_response, internal_error_response
+from lucent.observability import get_tracer, logger, metrics
+from lucent.settings import get_settings
+
+ISSUES = "/api/v1/issues"
+ISSUE = "/api/v1/issues/<issue_id>"
+SIGNALS = "/api/v1/signals"
+INSIGHTS = "/api/v1/insights"
+
+# The methods each resource answers; any other method on it is a 405 with this Allow list.
+RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
+    "/api/v1/issues": (re.compile(r"^/api/v1/issues$"), ("GET",)),
+    "/api/v1/issues/{issue_id}": (re.compile(r"^/api/v1/issues/[^/]+$"), ("GET", "PATCH")),
+    "/api/v1/signals": (re.compile(r"^/api/v1/signals$"), ("GET",)),
+    "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
+}
+BODY_NOT_OBJECT = "Request body must be a JSON object"
+
+tracer = get_tracer()
+app = APIGatewayRestResolver(serializer=dumps)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@per_container
+def service() -> DataService:
+    """One per container: the client and table name come from the settings once."""
+    settings = get_settings()
+    return DataService(DataStore(dynamodb_client(settings), settings.require("data_table")))
+
+
+# --- request helpers -----------------------------------------------------------------------------
+
+
+def principal(scope: str) -> Principal:
+    """The caller, from the authorizer context only, holding ``scope`` (else MissingScope)."""
+    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer")
+    found = Principal.from_context(context)
+    if found is None:
+        # The route is deployed behind the authorizer: no context means a misconfiguration.
+        raise ConfigurationError("authorizer context missing or malformed")
+    require_scope(found, scope)
+    return found
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    return f"Invalid {where} '{field}': {error['msg']}"
+
+
+def query(model: type[M]) -> M:
+    params = app.current_event.query_string_parameters or {}
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        raise BadRequest(_describe(exc, "query parameter")) from exc
+
+
+def body(model: type[M]) -> M:
+    raw: Any = app.current_event.body
+    try:
+        if raw and app.current_event.is_base64_encoded:
+            raw = base64.b64decode(raw).decode("utf-8")
+        data = json.loads(raw) if raw and raw.strip() else None
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest(BODY_NOT_OBJECT) from exc
+    if not isinstance(data, dict):
+        raise BadRequest(BODY_NOT_OBJECT)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(_describe(exc, "body field")) from exc
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+@app.get(ISSUES)
+def list_issues() -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    page = service().list_issues(caller, query(IssueListParams))
+    return page.model_dump(mode="json")
+
+
+@app.get(ISSUE)
+def get_issue(issue_id: str) -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    return service().get_issue(caller, issue_id).model_dump(mode="json")
+
+
+@app.patch(ISSUE)
+def update_issue(issue_id: str) -> dict[str, Any]:
+    caller = principal(WRITE_ISSUES_SCOPE)
+    issue = service().update_issue_status(caller, issue_id, body(IssueStatusUpdate))
+    logger.info(
+        "issue status updated",
+        extra={"issue_id": issue.id, "status": issue.status.value, "by": caller.credential_id},
+    )
+    metrics.add_metric(name="IssueStatusUpdated", unit=MetricUnit.Count, value=1)
+    return issue.model_dump(mode="json")
+
+
+@app.get(SIGNALS)
+def list_signals() -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    return service().list_signals(caller, query(SignalListParams)).model_dump(mode="json")
+
+
+@app.get(INSIGHTS)
+def list_insights() -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    return service().list_insights(caller, query(PageParams)).model_dump(mode="json")
+
+
+# --- errors: all through lucent.http ------------------------------------------------------------
+
+
+def _response(proxy: dict[str, Any]) -> Response[str]:
+    headers = dict(proxy["headers"])
+    content_type = headers.pop("Content-Type")
+    return Response(
+        status_code=proxy["statusCode"],
+        content_type=content_type,
+        body=proxy["body"],
+        headers=headers,
+    )
+
+
+def handle_lucent_error(exc: LucentError) -> Response[str]:
+    if exc.status >= 500:
+        logger.warning("request failed", extra={"status": exc.status, "error": exc.message})
+    return _response(error_response(exc))
+
+
+@app.not_found
+def handle_not_found(_: NotFoundError) -> Response[str]:
+    path = app.current_event.path
+    for pattern, allowed in RESOURCES.values():
+        if pattern.match(path):
+            return _response(error_response(MethodNotAllowed(list(allowed))))
+    return _response(error_response(NotFound(NOT_FOUND)))
+
+
+def handle_unexpected(exc: Exception) -> Response[str]:
+    # ConfigurationError (no authorizer context, no table name) and bugs: a generic 500.
+    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    metrics.add_metric(name="DataApiInternalError", unit=MetricUnit.Count, value=1)
+    return _response(internal_error_response())
+
+
+# Registered by call: Powertools' decorator is untyped.
+app.exception_handler(LucentError)(handle_lucent_error)
+app.exception_handler(Exception)(handle_unexpected)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# Responses carry customer data: keep them out of X-Ray metadata.
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result: dict[str, Any] = app.resolve(event, context)
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    status = int(result.get("statusCode", 500))
+    # Method, route and caller only: headers (Authorization) and bodies are never logged.
+    logger.info(
+        "data api request",
+        extra={
+            "method": event.get("httpMethod"),
+            "resource": event.get("resource"),
+            "status": status,
+            "org_id": authorizer.get("org_id"),
+            "credential_id": authorizer.get("credential_id"),
+        },
+    )
+    metrics.add_metric(name=f"DataApi{status // 100}xx", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,141 @@
+"""The Data API's rules: issues, signals and insights of one organization at a time.
+
+``DataService`` checks scopes, turns cursors into positions and back, and changes statuses; the
+data table is ``lucent.data_api.store``. The organization always comes from the caller's
+``Principal`` (the authorizer context), never from the request. A cursor carries only the last id
+returned, never an organization or a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from lucent.auth.credentials import Principal, require_scope
+from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
+from lucent.data_api.models import (
+    INSIGHT_ID_PATTERN,
+    ISSUE_ID_PATTERN,
+    MAX_CURSOR_LENGTH,
+    SIGNAL_ID_PATTERN,
+    InsightPage,
+    Issue,
+    IssueListParams,
+    IssuePage,
+    IssueStatusUpdate,
+    PageParams,
+    SignalListParams,
+    SignalPage,
+)
+from lucent.data_api.store import DataStore
+from lucent.errors import InvalidCursor, IssueNotFound
+
+ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
+SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
+INSIGHT_ID = re.compile(INSIGHT_ID_PATTERN)
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(listing: str, filter_value: str | None, last_id: str) -> str:
+    """An opaque cursor: the listing, its filter and the last id served. No org, no key."""
+    raw = json.dumps({"l": listing, "f": filter_value, "p": last_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(
+    cursor: str, listing: str, filter_value: str | None, id_pattern: re.Pattern[str]
+) -> str:
+    """The last id a cursor carries; InvalidCursor unless it was made for this very listing."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor() from exc
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"l", "f", "p"}
+        or data["l"] != listing
+        or data["f"] != filter_value
+        or not isinstance(data["p"], str)
+        or not id_pattern.fullmatch(data["p"])
+    ):
+        raise InvalidCursor()
+    return str(data["p"])
+
+
+# --- domain --------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DataService:
+    """What the Data API does, for one caller at a time. Scopes are checked here too."""
+
+    def __init__(self, store: DataStore, clock: Callable[[], datetime] = _now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def list_issues(self, principal: Principal, params: IssueListParams) -> IssuePage:
+        require_scope(principal, READ_SCOPE)
+        status = params.status.value if params.status else None
+        after = _after(params.cursor, "issues", status, ISSUE_ID)
+        items, more = self._store.query_issues(principal.org_id, params.status, after, params.limit)
+        cursor = encode_cursor("issues", status, items[-1].id) if more and items else None
+        return IssuePage(items=items, next_cursor=cursor)
+
+    def get_issue(self, principal: Principal, issue_id: str) -> Issue:
+        require_scope(principal, READ_SCOPE)
+        # A malformed id cannot exist: same answer as an unknown one, without a read.
+        issue = (
+            self._store.get_issue(principal.org_id, issue_id)
+            if ISSUE_ID.fullmatch(issue_id)
+            else None
+        )
+        if issue is None:
+            raise IssueNotFound()
+        return issue
+
+    def update_issue_status(
+        self, principal: Principal, issue_id: str, update: IssueStatusUpdate
+    ) -> Issue:
+        require_scope(principal, WRITE_ISSUES_SCOPE)
+        if not ISSUE_ID.fullmatch(issue_id):
+            raise IssueNotFound()
+        issue = self._store.update_issue_status(
+            principal.org_id, issue_id, update.status, principal.credential_id, self._clock()
+        )
+        if issue is None:
+            raise IssueNotFound()
+        return issue
+
+    def list_signals(self, principal: Principal, params: SignalListParams) -> SignalPage:
+        require_scope(principal, READ_SCOPE)
+        after = _after(params.cursor, "signals", params.issue_id, SIGNAL_ID)
+        items, more = self._store.query_signals(
+            principal.org_id, params.issue_id, after, params.limit
+        )
+        cursor = encode_cursor("signals", params.issue_id, items[-1].id) if more and items else None
+        return SignalPage(items=items, next_cursor=cursor)
+
+    def list_insights(self, principal: Principal, params: PageParams) -> InsightPage:
+        require_scope(principal, READ_SCOPE)
+        after = _after(params.cursor, "insights", None, INSIGHT_ID)
+        items, more = self._store.query_insights(principal.org_id, after, params.limit)
+        cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
+        return InsightPage(items=items, next_cursor=cursor)
+
+
+def _after(
+    cursor: str | None, listing: str, filter_value: str | None, pattern: re.Pattern[str]
+) -> str | None:
+    return decode_cursor(cursor, listing, filter_value, pattern) if cursor is not None else None
