@@ -89,10 +89,6 @@ pytest: $(VENV)/.installed ## Run the test suite
 # The functions run on python3.12 in Lambda (template.yaml); the tooling on 3.11+. pyenv keeps
 # its interpreters off PATH unless selected, so look there first.
 PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
-RUNTIME_SUITES := tests/test_credentials.py tests/test_authorizer.py tests/test_batch.py \
-	tests/test_batch_fuzz.py tests/test_ratelimit.py tests/test_ingest.py \
-	tests/test_ingest_concurrency.py tests/test_data_api.py tests/test_openapi.py \
-	tests/test_events.py tests/test_packaging.py
 
 .venv-py312/.installed: pyproject.toml
 	@test -n "$(PY312)" || { echo "error: python3.12 (the Lambda runtime) not found" >&2; exit 1; }
@@ -100,9 +96,11 @@ RUNTIME_SUITES := tests/test_credentials.py tests/test_authorizer.py tests/test_
 	.venv-py312/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# By folder: tests/unit (the layer and the functions, in-process) and tests/integration (over
+# sockets: moto's server, the local API). Only the browser tests stay on the tooling's Python.
 .PHONY: test-py312
-test-py312: .venv-py312/.installed ## The layer's and functions' tests under python3.12 (Lambda's)
-	.venv-py312/bin/pytest -q $(RUNTIME_SUITES)
+test-py312: .venv-py312/.installed ## The unit and integration tests again under python3.12 (Lambda's)
+	.venv-py312/bin/pytest -q tests/unit tests/integration
 
 .PHONY: invoke
 invoke: $(VENV)/.installed ## Run one function in-process on an event: make invoke FN=IngestFunction EVENT=events/...
