@@ -133,12 +133,13 @@ class Ingest:
         obj = self.s3.get_object(Bucket=self.bucket, Key=object_key)
         return obj["Body"].read(), obj
 
-    def counters(self, credential_id: str = CRED) -> dict[str, int]:
+    def counters(self, credential_id: str = CRED) -> dict[str, list[int]]:
+        """The key's admissions per minute attribute: microsecond offsets into the minute."""
         table = get_settings().rate_limit_table
         item = self.dynamodb.get_item(TableName=table, Key={"pk": {"S": credential_id}}).get(
             "Item", {}
         )
-        return {k: int(v["N"]) for k, v in item.items() if k.startswith("m")}
+        return {k: sorted(int(n) for n in v["NS"]) for k, v in item.items() if "NS" in v}
 
 
 def install(clock: Clock) -> Callable[[dict[str, Any], Any], Any]:
@@ -608,11 +609,10 @@ def test_over_the_limit_is_429_with_exact_retry_after(ingest: Ingest) -> None:
     assert ingest.post(batch(sequence=0), authorizer=LIMIT_2)["statusCode"] == 200
     assert ingest.post(batch(sequence=1), authorizer=LIMIT_2)["statusCode"] == 200
     response = ingest.post(batch(sequence=2), authorizer=LIMIT_2)
-    # 10 s into the minute with 2 counted: the next minute starts with prev=2, which decays to
-    # admit one more request once 2 * (1 - t/60) <= 1, at t = 30 s: 50 s + 30 s from now.
+    # Both admitted 10 s into the minute: the first leaves the 60-second window at 70 s.
     assert response == {
         "statusCode": 429,
-        "headers": {**JSON_CORS, "Retry-After": "80"},
+        "headers": {**JSON_CORS, "Retry-After": "60"},
         "body": '{"error": "Rate limit exceeded"}',
     }
     assert ingest.keys() == [key(sequence=0), key(sequence=1)]
@@ -624,19 +624,23 @@ def test_a_429_does_not_use_up_the_window(ingest: Ingest, clock: Clock) -> None:
     for _ in range(3):
         assert ingest.post(batch(sequence=9), authorizer=LIMIT_2)["statusCode"] == 429
     minute = int(MINUTE_START // 60)
-    assert ingest.counters() == {f"m{minute}": 2}
-    clock.now += 79
+    # Two admissions recorded (the container's second on the same microsecond moves one later).
+    assert ingest.counters() == {f"t{minute}": [10_000_000, 10_000_001]}
+    clock.now += 59.9
     assert ingest.post(batch(sequence=9), authorizer=LIMIT_2)["headers"]["Retry-After"] == "1"
-    clock.now += 1
+    clock.now = MINUTE_START + 70
     assert ingest.post(batch(sequence=9), authorizer=LIMIT_2)["statusCode"] == 200
-    assert ingest.counters() == {f"m{minute}": 2, f"m{minute + 1}": 1}
+    assert ingest.counters() == {
+        f"t{minute}": [10_000_000, 10_000_001],
+        f"t{minute + 1}": [10_000_000],
+    }
 
 
 def test_rejected_requests_count_against_the_limit(ingest: Ingest) -> None:
     assert ingest.post(b"not json", authorizer=LIMIT_2)["statusCode"] == 400
     assert ingest.post(batch(), content_type="image/png", authorizer=LIMIT_2)["statusCode"] == 415
     response = ingest.post(batch(), authorizer=LIMIT_2)
-    assert (response["statusCode"], response["headers"]["Retry-After"]) == (429, "80")
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (429, "60")
     assert ingest.keys() == []
 
 
@@ -648,15 +652,18 @@ def test_limits_are_per_key(ingest: Ingest) -> None:
     assert ingest.post(batch(sequence=5), authorizer=other)["statusCode"] == 200
 
 
-def test_previous_minute_weighs_by_its_overlap(ingest: Ingest, clock: Clock) -> None:
+def test_the_window_slides_over_the_previous_minute(ingest: Ingest, clock: Clock) -> None:
     limit = {**AUTH, "rate_limit_per_minute": 10}
     for sequence in range(10):
+        clock.now = MINUTE_START + 10 + sequence  # 10 s, 11 s, ... 19 s
         assert ingest.post(batch(sequence=sequence), authorizer=limit)["statusCode"] == 200
-    clock.now = MINUTE_START + 60 + 30  # half of the previous minute still overlaps: 5 counted
-    admitted = [ingest.post(batch(sequence=100 + i), authorizer=limit) for i in range(6)]
-    assert [r["statusCode"] for r in admitted] == [200] * 5 + [429]
-    # prev=10, cur=5: admitted again once 10 * (1 - t/60) <= 4, at t = 36 s: 6 s from now.
-    assert admitted[-1]["headers"]["Retry-After"] == "6"
+    clock.now = MINUTE_START + 65
+    full = ingest.post(batch(sequence=50), authorizer=limit)
+    assert (full["statusCode"], full["headers"]["Retry-After"]) == (429, "5")  # 10 s leaves at 70
+    clock.now = MINUTE_START + 72.5  # those of 10, 11 and 12 s have left the window
+    answers = [ingest.post(batch(sequence=100 + i), authorizer=limit) for i in range(4)]
+    assert [r["statusCode"] for r in answers] == [200] * 3 + [429]
+    assert answers[-1]["headers"]["Retry-After"] == "1"  # 13 s leaves at 73 s
 
 
 # --- faults ------------------------------------------------------------------------------------

@@ -1,132 +1,108 @@
-"""The sliding-window rule, as exact arithmetic: pure, no AWS (docs/rate-limiting.md).
+"""The sliding-window rule over admission times: pure, no AWS (docs/rate-limiting.md).
 
-The estimate of a key's rate at ``elapsed`` seconds into the current minute is::
+A request at ``now`` is admitted iff fewer than ``limit`` requests of its key were admitted in
+the 60 seconds ``(now - 60 s, now]``: an exact sliding log. Times are whole microseconds since
+the epoch, so Python, the table's condition and any test oracle compare the same integers.
 
-    estimate = prev_minute_count * (1 - elapsed / 60) + cur_minute_count
-
-and a request is admitted iff ``estimate + 1 <= limit``: admitting it keeps the estimate within
-the limit. ``sliding_window_decision`` is that rule as a pure function; the DynamoDB path asks the
-table the same question in one conditional ``UpdateItem``.
-
-Storage: one item per credential (``pk`` = credential id) whose attributes ``m<minute>`` count the
-requests of the current and the previous minute, so a single condition can see both minutes, and
-``expires_at`` lets TTL remove an idle key's item. One request is one ``UpdateItem``::
-
-    ADD #cur :one SET expires_at = :ttl REMOVE #older
-    IF (attribute_not_exists(#cur) OR #cur <= :cap)
-       AND (attribute_not_exists(#prev) OR #prev <= :prev)
-
-with ``:cap = floor(limit - 1 - :prev * w)``. ``:prev`` is the previous minute's count as this
-container knows it (a finished minute never changes, so it is cached), or ``limit`` when unknown:
-a larger ``:prev`` only lowers the cap, so the condition never admits more than the exact rule,
-whatever the concurrency. When the condition fails, DynamoDB returns the item
-(``ReturnValuesOnConditionCheckFailure=ALL_OLD``); the exact decision is computed from it and, if
-it says "admit", the update is tried once more with the exact previous count.
-
-After a 429 computed from exact counts the container remembers ``earliest_admission``: no request
-of that key can be admitted before it (admissions elsewhere only push it later), so until then it
-refuses locally, with the exact Retry-After and no DynamoDB call.
+What a key's item records is turned into ``Admissions``: (time, count) pairs, ascending. An exact
+stamp counts 1 at the instant it was admitted; anything recorded less precisely (a bucket of the
+bounded tier, a counter of the old per-minute shape) counts at the *last* instant it may stand
+for, so it stays in the window at least as long as the admissions it stands for: the rule can
+then only refuse more than the exact log, never admit more.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
-SECONDS_PER_MINUTE = 60
-_FAST_PATH_MAX_COUNT = 1_000_000  # overlap below 1e6: float error under 1e-8
-_FAST_PATH_MARGIN = 1e-6
+MICROS_PER_SECOND = 1_000_000
+WINDOW_US = 60 * MICROS_PER_SECOND
+# Items keep admissions per clock minute (attribute names carry the minute), so the window
+# (60 s) always overlaps at most the current and the previous minute.
+MINUTE_US = 60 * MICROS_PER_SECOND
+
+# Limits up to this many per minute keep every admission's time (the exact tier); above it, the
+# bounded tier keeps counts per BUCKET_US (docs/rate-limiting.md, "Tiers": the boundary is where
+# an exact item's write cost passes the S3 PUT it guards).
+EXACT_MAX_LIMIT = 1_000
+BUCKET_US = 1 * MICROS_PER_SECOND
+
+Admissions = Sequence[tuple[int, int]]  # (time in µs, how many admissions), ascending by time
 
 
-def _clamped(elapsed_seconds: float | Fraction) -> Fraction:
-    return min(max(Fraction(elapsed_seconds), Fraction(0)), Fraction(SECONDS_PER_MINUTE))
+def to_micros(seconds: float) -> int:
+    """Epoch seconds (a float from the clock) to whole microseconds: the limiter's one timeline."""
+    return round(seconds * MICROS_PER_SECOND)
 
 
-def admission_cap(prev_count: int, limit: int, elapsed_seconds: float | Fraction) -> int:
-    """The largest current-minute count (before this request) at which a request is admitted.
+def merge(parts: Iterable[Admissions]) -> list[tuple[int, int]]:
+    """One ascending list from several (each ascending or not)."""
+    merged = [pair for part in parts for pair in part]
+    merged.sort()
+    return merged
 
-    ``cur <= limit - 1 - prev * w`` holds for an integer ``cur`` iff ``cur <= floor(...)``, so the
-    cap DynamoDB compares against is an integer. It is computed exactly (a float is a rational),
-    so no rounding can make Python, the table and a test oracle disagree at a boundary.
+
+class Window:
+    """Admissions, ascending, with cumulative counts: live counts by bisection (O(log n))."""
+
+    __slots__ = ("_cumulative", "_times", "total")
+
+    def __init__(self, admissions: Admissions) -> None:
+        self._times = [at for at, _ in admissions]
+        self._cumulative: list[int] = []
+        running = 0
+        for _, count in admissions:
+            running += count
+            self._cumulative.append(running)
+        self.total = running
+
+    def live(self, now_us: int) -> int:
+        """Admissions still in the window at ``now``: those later than ``now - 60 s``.
+
+        Times after ``now`` (another container's clock running ahead) count too.
+        """
+        expired = bisect.bisect_right(self._times, now_us - WINDOW_US)
+        return self.total - (self._cumulative[expired - 1] if expired else 0)
+
+    def next_admission(self, now_us: int, limit: int) -> int | None:
+        """The first instant from ``now`` at which a request is admitted if nothing else is:
+        ``now`` itself when fewer than ``limit`` are live, else the moment enough of the oldest
+        live admissions have left the window. None for a limit below 1 (never admitted)."""
+        if limit < 1:
+            return None
+        live = self.live(now_us)
+        if live < limit:
+            return now_us
+        # Admitted once live <= limit - 1, i.e. once the oldest `live - limit + 1` have left: an
+        # admission at time a leaves the window (t - 60 s, t] at t = a + 60 s exactly.
+        expired_before = self.total - live
+        index = bisect.bisect_left(self._cumulative, expired_before + live - limit + 1)
+        return self._times[index] + WINDOW_US
+
+
+def retry_after_seconds(admission_us: int, now_us: int) -> int:
+    """Whole seconds until ``admission_us``, rounded up, at least 1 (the Retry-After header)."""
+    return max(1, -((now_us - admission_us) // MICROS_PER_SECOND))
+
+
+def split_budget(budget: int, unseen_previous_us: int, elapsed_us: int) -> int:
+    """How much of ``budget`` (admissions still allowed) to reserve for admissions of the
+    previous minute this container has not seen, the rest going to the current minute.
+
+    A container that does not know the previous minute's final contents assumes its unseen part
+    is entirely in the window; the condition then bounds both minutes (previous <= seen +
+    reserve, current <= budget - reserve). Split in proportion to the time each part covers (a
+    steady key then fits both bounds up to ~2/3 of its limit), so a key well under its limit is
+    admitted in one write whichever container serves it.
     """
-    if prev_count == 0:
-        return limit - 1
-    if isinstance(elapsed_seconds, float) and 0 < prev_count < _FAST_PATH_MAX_COUNT:
-        # Fast path: float rounding moves ``overlap`` by far less than the margin, so unless it
-        # lies within the margin of an integer, its ceiling is the exact one.
-        seconds = min(max(elapsed_seconds, 0.0), float(SECONDS_PER_MINUTE))
-        overlap_f = prev_count * (SECONDS_PER_MINUTE - seconds) / SECONDS_PER_MINUTE
-        ceiling = math.ceil(overlap_f)
-        if (
-            ceiling - overlap_f > _FAST_PATH_MARGIN
-            and overlap_f - (ceiling - 1) > _FAST_PATH_MARGIN
-        ):
-            return limit - 1 - ceiling
-    overlap = prev_count * (SECONDS_PER_MINUTE - _clamped(elapsed_seconds)) / SECONDS_PER_MINUTE
-    return limit - 1 - math.ceil(overlap)
-
-
-def _admitted_at(prev_count: int, cur_count: int, limit: int, at: Fraction) -> bool:
-    """Would a request at ``at`` seconds after the current minute began be admitted (no traffic
-    in between)? The minute after next starts with an empty window."""
-    if at < SECONDS_PER_MINUTE:
-        return cur_count <= admission_cap(prev_count, limit, at)
-    if at < 2 * SECONDS_PER_MINUTE:
-        return admission_cap(cur_count, limit, at - SECONDS_PER_MINUTE) >= 0
-    return limit >= 1
-
-
-def sliding_window_decision(
-    prev_count: int, cur_count: int, limit: int, elapsed_seconds: float
-) -> tuple[bool, int]:
-    """(admit, retry_after_seconds) for a request at ``elapsed_seconds`` into the current minute.
-
-    ``prev_count``/``cur_count`` are the previous and current minute's counts before this request.
-    ``retry_after_seconds`` is 0 when admitted, else the smallest whole number of seconds, at least
-    1, after which a request would be admitted if no other request came in between.
-    """
-    if cur_count <= admission_cap(prev_count, limit, float(elapsed_seconds)):
-        return True, 0
-    elapsed = _clamped(elapsed_seconds)
-    if limit < 1:
-        return False, SECONDS_PER_MINUTE
-    # Where the (continuous, decreasing) estimate comes down to limit - 1: in this minute when
-    # the current count alone leaves room, otherwise in the next one (whose previous minute is
-    # this one's count and whose current count is 0). Exact arithmetic throughout.
-    if cur_count <= limit - 1 and prev_count > 0:
-        at = SECONDS_PER_MINUTE * (1 - Fraction(limit - 1 - cur_count, prev_count))
-    else:
-        at = SECONDS_PER_MINUTE * (2 - Fraction(limit - 1, max(cur_count, 1)))
-    retry = max(1, math.ceil(at - elapsed))
-    # Belt and braces: the answer is the smallest whole second the rule itself admits.
-    while not _admitted_at(prev_count, cur_count, limit, elapsed + retry):
-        retry += 1
-    while retry > 1 and _admitted_at(prev_count, cur_count, limit, elapsed + retry - 1):
-        retry -= 1
-    return False, retry
-
-
-def earliest_admission(
-    prev_count: int, cur_count: int, limit: int, elapsed_seconds: float | Fraction
-) -> Fraction | None:
-    """The exact instant, in seconds after the current minute began, from which a request is
-    admitted if nothing else is admitted meanwhile; ``elapsed`` itself when admitted now.
-
-    Admission is monotone in time (the estimate never rises without new admissions, and is
-    continuous across the minute boundary), so every instant before this one is refused. None
-    where no such instant exists (a limit below 1).
-    """
-    if limit < 1:
-        return None
-    elapsed = _clamped(elapsed_seconds)
-    if cur_count <= admission_cap(prev_count, limit, elapsed):
-        return elapsed
-    if cur_count <= limit - 1 and prev_count > 0:
-        at = SECONDS_PER_MINUTE * (1 - Fraction(limit - 1 - cur_count, prev_count))
-    else:
-        at = SECONDS_PER_MINUTE * (2 - Fraction(limit - 1, max(cur_count, 1)))
-    return at if at > elapsed and _admitted_at(prev_count, cur_count, limit, at) else None
+    if budget <= 0:
+        return 0
+    span = unseen_previous_us + elapsed_us
+    if span <= 0:
+        return 0
+    return budget * unseen_previous_us // span
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +110,8 @@ class RateDecision:
     admitted: bool
     retry_after_seconds: int
     limit: int
-    # The current minute's count: after this request when admitted, as DynamoDB saw it if not.
+    # Admissions recorded in the current minute: after this one when admitted, as last seen if not.
     count: int
-    # DynamoDB calls made: 1 in the steady state, 2 when a guess about the previous minute was
-    # wrong, 0 when the container refused locally after an earlier 429.
+    # DynamoDB calls made: 1 in the common case, 2 when this container's knowledge of the key was
+    # too stale to decide in one, 0 when it refused locally after an earlier 429.
     attempts: int = 1
