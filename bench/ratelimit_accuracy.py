@@ -1,41 +1,148 @@
-"""(5) Rate limiter accuracy: the production decision against an exact sliding log.
+"""(5) Rate limiter accuracy and cost: the production limiter against an exact sliding log.
 
-The limiter under test is ``lucent.ratelimit.sliding_window_decision`` -- the exact function the
-ingest handler calls -- fed the two fixed-window counters the way the handler keeps them. The
-reference is an exact sliding log: a request is admitted iff fewer than ``limit`` requests were
-admitted in the trailing 60 seconds.
+What runs is production's: ``lucent.ratelimit.limiter.RateLimiter`` over
+``lucent.ratelimit.store.RateLimitStore`` -- the same condition and update expressions, the same
+per-container knowledge of each key, the same local refusals -- with several containers per key
+(each request goes to one of them at random, as Lambda routes it). Only the table is in memory
+(``bench.ratelimit_table``: it evaluates the store's expressions from the very ``update_item``
+arguments); every run first replays >= 20,000 requests through moto (in-process ``mock_aws``) and
+through the memory table and fails unless both give the same decisions, one by one, and the same
+items.
 
-Two comparisons, per traffic class:
+The reference is an exact sliding log of what the limiter itself admitted: a decision is right iff
+"fewer than ``limit`` admissions in the 60 s before it" gives the same answer. Wrongly admitted and
+wrongly refused are reported per traffic class, in percent of that class's requests:
 
-* **decisions** (Cloudflare's measure): every decision of the counter is judged against the exact
-  log *of what the counter actually admitted*, so one early mistake is counted once and does not
-  cascade. Wrongly admitted = the counter admitted, the log would have refused; wrongly refused =
-  the reverse. Both in percent of all requests of the class.
-* **totals**: an independent exact limiter runs on the same trace; the difference in the number
-  of requests admitted, in percent of requests.
+* **steady**: Poisson at 1-25% of the limit (never near it);
+* **bursty**: quiet, then bursts of 0.5-3x the limit within 1-20 s every 1-7 minutes;
+* **at the limit**: Poisson at 0.9-1.3x the limit, all the time.
 
-The trace is seeded: >= 10,000 keys, >= 1,000,000 requests, three classes -- steady (Poisson,
-well under the limit), bursty (quiet, then bursts several times the limit) and at-the-limit
-(Poisson at 0.9x-1.3x the limit, where a sliding-window counter is most exposed). Keys are
-independent, so each key's requests are simulated in turn; everything is plain Python.
+Also measured: Retry-After against the limiter's own next admission (a fresh container asked at
+``t + Retry-After`` must admit, at ``t + Retry-After - 1`` must refuse), DynamoDB writes and write
+units per admitted and per refused request, the error clock skew between containers adds, and the
+write cost and error of each tier (exact stamps, bounded buckets) from 100 to 10,000 per minute.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from lucent.ratelimit.window import sliding_window_decision
+from bench.ratelimit_table import MemoryDynamoDB
+from lucent.ratelimit.limiter import RateLimiter
+from lucent.ratelimit.store import RateLimitStore
+from lucent.ratelimit.window import BUCKET_US, EXACT_MAX_LIMIT, MINUTE_US, WINDOW_US
 
-WINDOW = 60.0
-Decision = Callable[[int, int, int, float], tuple[bool, int]]
+SECOND = 1_000_000
+EPOCH_US = 1_767_225_600 * SECOND  # 2026-01-01T00:00:00Z
+TABLE = "rate-limit-bench"
+CONTAINERS = 4  # per key: each request goes to one of them at random
+# Refusals checked: a sample (each check is two more decisions on a copy of the item), about
+# as many per key whatever the limit.
+RETRY_AFTER_SAMPLE_PER_LIMIT = 20
+SKEW_US = 50_000  # +-50 ms between containers' clocks
+
+Generator = Callable[[random.Random, int, int], list[int]]
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Where the exact tier ends and the bounded tier's bucket width: production's by default."""
+
+    exact_max_limit: int = EXACT_MAX_LIMIT
+    bucket_us: int = BUCKET_US
+
+    def limiter(self, store: RateLimitStore, clock: Clock, salt: int = 0) -> RateLimiter:
+        return RateLimiter(
+            store,
+            clock=clock,
+            exact_max_limit=self.exact_max_limit,
+            bucket_us=self.bucket_us,
+            salt=salt,  # fixed, so that moto and the memory table see the same requests
+        )
+
+
+# --- traffic (times in µs from the start of the trace) -------------------------------------------
+
+
+def _poisson(rng: random.Random, per_minute: float, start: int, end: int) -> Iterator[int]:
+    rate = per_minute / 60 / SECOND
+    t = start + rng.expovariate(rate)
+    while t < end:
+        yield int(t)
+        t += rng.expovariate(rate)
+
+
+def steady(rng: random.Random, limit: int, duration: int) -> list[int]:
+    return list(_poisson(rng, rng.uniform(0.01, 0.25) * limit, 0, duration))
+
+
+def bursty(rng: random.Random, limit: int, duration: int) -> list[int]:
+    times = list(_poisson(rng, rng.uniform(0.02, 0.1) * limit, 0, duration))
+    t = rng.uniform(0, 90) * SECOND
+    while t < duration:
+        length = rng.uniform(1.0, 20.0) * SECOND
+        count = int(limit * rng.uniform(0.5, 3.0))
+        times.extend(int(rng.uniform(t, min(t + length, duration))) for _ in range(count))
+        t += length + rng.uniform(60.0, 400.0) * SECOND
+    times.sort()
+    return times
+
+
+def at_the_limit(rng: random.Random, limit: int, duration: int) -> list[int]:
+    return list(_poisson(rng, rng.uniform(0.9, 1.3) * limit, 0, duration))
+
+
+GENERATORS: dict[str, Generator] = {
+    "steady": steady,
+    "bursty": bursty,
+    "at-the-limit": at_the_limit,
+}
+# limit -> keys per class, over six minutes: each limit >= 1.5 M requests.
+ACCURACY: dict[int, dict[str, int]] = {
+    100: {"steady": 7_500, "bursty": 1_500, "at-the-limit": 1_000},
+    1_000: {"steady": 750, "bursty": 150, "at-the-limit": 100},
+}
+ACCURACY_MINUTES = 6
+SKEW_KEYS = {"steady": 750, "bursty": 300, "at-the-limit": 300}  # at limit 100
+TIER_MINUTES = 3
+# The bounded tier as production runs it (the exact tier is the accuracy run above).
+_BOUNDED_1S = Tier(exact_max_limit=0, bucket_us=SECOND)
+TIERS: dict[tuple[str, int], tuple[Tier, dict[str, int]]] = {
+    ("bounded 1 s", 2_000): (Tier(), {"steady": 4, "bursty": 8, "at-the-limit": 8}),
+    ("bounded 1 s", 10_000): (Tier(), {"steady": 2, "bursty": 4, "at-the-limit": 4}),
+}
+# `python -m bench.ratelimit_accuracy designs`: the comparison the tier boundary and the bucket
+# width were chosen from (docs/rate-limiting.md, "Tiers"); minutes of CPU, so not in every run.
+# The exact design's item grows with the limit (its cost is the point: a few keys show it); the
+# bounded designs' error needs more keys.
+_FEW = {"steady": 2, "bursty": 2, "at-the-limit": 2}
+_MANY = {"steady": 10, "bursty": 20, "at-the-limit": 20}
+_SOME = {"steady": 2, "bursty": 6, "at-the-limit": 6}
+_EXACT = Tier(exact_max_limit=10**9)
+DESIGNS: dict[tuple[str, int], tuple[Tier, dict[str, int]]] = {
+    **{("exact", limit): (_EXACT, _FEW) for limit in (100, 1_000, 2_000, 5_000, 10_000)},
+    **{("bounded 1 s", limit): (_BOUNDED_1S, _MANY) for limit in (100, 1_000, 2_000, 10_000)},
+    ("bounded 250 ms", 10_000): (Tier(exact_max_limit=0, bucket_us=SECOND // 4), _SOME),
+    ("bounded 100 ms", 10_000): (Tier(exact_max_limit=0, bucket_us=SECOND // 10), _SOME),
+}
+CHUNKS = 4  # per (limit, class): two processes share the work evenly
+
+
+# --- the simulation ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -45,238 +152,412 @@ class ClassStats:
     admitted: int = 0
     wrongly_admitted: int = 0
     wrongly_refused: int = 0
-    exact_admitted: int = 0  # by an independent exact limiter
-    # Refused with Retry-After r: with no request in between, would the limiter itself admit at
-    # t + r (else: too short), and refuse at t + r - 1 (else: longer than needed)?
+    exact_admitted: int = 0  # by an independent exact limiter on the same trace
+    refused_locally: int = 0
+    writes_admitted: int = 0
+    writes_refused: int = 0
+    wcu_admitted: int = 0
+    wcu_refused: int = 0
     retry_after_checked: int = 0
-    retry_after_too_short: int = 0
-    retry_after_too_long: int = 0
-    # ... and would the exact log admit at t + r (what a client may expect of "retry after")?
-    retry_after_log_refuses: int = 0
-    refusals: int = 0
-    decisions: int = 0  # requests decided by calling the function (the rest: see simulate_key)
+    retry_after_too_early: int = 0
+    retry_after_too_late: int = 0
+    max_item_bytes: int = 0
     limits: set[int] = field(default_factory=set)
+
+    def merge(self, other: ClassStats) -> None:
+        for f in fields(self):
+            if f.name == "limits":
+                self.limits |= other.limits
+            elif f.name == "max_item_bytes":
+                self.max_item_bytes = max(self.max_item_bytes, other.max_item_bytes)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def report(self) -> dict[str, Any]:
         n = max(self.requests, 1)
+        refused = self.requests - self.admitted
         return {
             "keys": self.keys,
             "requests": self.requests,
-            "refused_pct": 100 * (self.requests - self.admitted) / n,
+            "refused_pct": 100 * refused / n,
+            "wrongly_admitted": self.wrongly_admitted,
+            "wrongly_refused": self.wrongly_refused,
             "wrongly_admitted_pct": 100 * self.wrongly_admitted / n,
             "wrongly_refused_pct": 100 * self.wrongly_refused / n,
             "wrong_pct": 100 * (self.wrongly_admitted + self.wrongly_refused) / n,
             "total_admitted_diff_pct": 100 * (self.admitted - self.exact_admitted) / n,
+            "refused_locally_pct_of_refusals": 100 * self.refused_locally / max(refused, 1),
+            "writes_per_admitted": self.writes_admitted / max(self.admitted, 1),
+            "writes_per_refused": self.writes_refused / max(refused, 1),
+            "wcu_per_admitted": self.wcu_admitted / max(self.admitted, 1),
+            "wcu_per_refused": self.wcu_refused / max(refused, 1),
+            "wcu_per_refusal_write": self.wcu_refused / max(self.writes_refused, 1),
+            "max_item_bytes": self.max_item_bytes,
             "retry_after_checked": self.retry_after_checked,
-            "retry_after_too_short_pct_of_checked": 100
-            * self.retry_after_too_short
+            "retry_after_too_early_pct_of_checked": 100
+            * self.retry_after_too_early
             / max(self.retry_after_checked, 1),
-            "retry_after_too_long_pct_of_checked": 100
-            * self.retry_after_too_long
+            "retry_after_too_late_pct_of_checked": 100
+            * self.retry_after_too_late
             / max(self.retry_after_checked, 1),
-            "retry_after_exact_log_refuses_pct_of_refusals": 100
-            * self.retry_after_log_refuses
-            / max(self.refusals, 1),
-            "function_calls_for_decisions": self.decisions,
             "limits": sorted(self.limits),
         }
 
 
-# --- traffic -------------------------------------------------------------------------------------
+def _next_admission_agrees(
+    table: MemoryDynamoDB, key: str, limit: int, *, tier: Tier, at_us: int, wait: int
+) -> tuple[bool, bool]:
+    """(too early, too late) for a Retry-After of ``wait`` seconds given at ``at_us``: asks a new
+    container, over a copy of the key's item, at ``at_us + wait`` (must admit) and a second
+    before (must refuse), as if no other request came in between."""
+    copy = MemoryDynamoDB()
+    table.copy_item(key, copy)
+    clock = Clock()
+    probe = tier.limiter(RateLimitStore(copy, TABLE), clock)  # type: ignore[arg-type]
+    too_late = False
+    if wait > 1:
+        clock.now = (at_us + (wait - 1) * SECOND) / SECOND
+        too_late = probe.acquire(key, limit).admitted
+    clock.now = (at_us + wait * SECOND) / SECOND
+    too_early = not probe.acquire(key, limit).admitted
+    return too_early, too_late
 
 
-def _poisson(rng: random.Random, per_minute: float, start: float, end: float) -> Iterator[float]:
-    rate = per_minute / WINDOW
-    t = start + rng.expovariate(rate)
-    while t < end:
-        yield t
-        t += rng.expovariate(rate)
-
-
-def steady(rng: random.Random, limit: int, duration: float) -> list[float]:
-    return list(_poisson(rng, rng.uniform(0.01, 0.25) * limit, 0.0, duration))
-
-
-def bursty(rng: random.Random, limit: int, duration: float) -> list[float]:
-    times = list(_poisson(rng, rng.uniform(0.02, 0.1) * limit, 0.0, duration))
-    t = rng.uniform(0, 90)
-    while t < duration:
-        length = rng.uniform(1.0, 20.0)
-        count = int(limit * rng.uniform(0.5, 3.0))
-        times.extend(rng.uniform(t, min(t + length, duration)) for _ in range(count))
-        t += length + rng.uniform(60.0, 400.0)
-    times.sort()
-    return times
-
-
-def at_the_limit(rng: random.Random, limit: int, duration: float) -> list[float]:
-    return list(_poisson(rng, rng.uniform(0.9, 1.3) * limit, 0.0, duration))
-
-
-CLASSES: dict[str, tuple[Callable[[random.Random, int, float], list[float]], int]] = {
-    # class: (generator, keys)
-    "steady": (steady, 7_500),
-    "bursty": (bursty, 1_500),
-    "at-the-limit": (at_the_limit, 1_000),
-}
-LIMITS = (100, 100, 100, 100, 30)
-SHORTCUT_CHECK_EVERY = 16
-RETRY_AFTER_CHECK_EVERY = 5  # the documented default, and a smaller tier
-
-
-# --- the simulation ------------------------------------------------------------------------------
-
-
-def _admits_after(
-    decide: Decision, prev: int, cur: int, limit: int, *, window: int, t: float, wait: float
-) -> bool:
-    """Would the limiter admit at ``t + wait`` if nothing were admitted in between?"""
-    later = t + wait
-    w = int(later // WINDOW)
-    if w == window:
-        counts = (prev, cur)
-    elif w == window + 1:
-        counts = (cur, 0)
-    else:
-        counts = (0, 0)
-    return decide(counts[0], counts[1], limit, later - w * WINDOW)[0]
-
-
-def simulate_key(  # noqa: PLR0915 - the hot loop stays flat, for speed
-    times: list[float], limit: int, decide: Decision, stats: ClassStats
-) -> None:
-    window = -1
-    prev = cur = 0
-    log: deque[float] = deque()  # what the counter admitted, for judging its decisions
-    exact: deque[float] = deque()  # an independent exact limiter
-    admitted_times: list[float] = []
-    refusals: list[tuple[float, float]] = []  # (time, retry_after)
-    admitted = wrong_admit = wrong_refuse = exact_admitted = too_short = too_long = 0
-    shortcuts = checked = 0
+def simulate_key(
+    key: str,
+    times: list[int],
+    limit: int,
+    stats: ClassStats,
+    *,
+    rng: random.Random,
+    skews: tuple[int, ...] = (0,) * CONTAINERS,
+    tier: Tier | None = None,
+    table: Any = None,
+    check_retry_after: bool = True,
+) -> list[tuple[bool, int, int, int]]:
+    """Every request of one key through ``len(skews)`` containers (clock offsets in µs), each
+    judged against the exact log of what was admitted. Returns the decisions."""
+    tier = tier or Tier()
+    memory = table if table is not None else MemoryDynamoDB()
+    ledger = memory.ledger if isinstance(memory, MemoryDynamoDB) else None
+    clocks = [Clock() for _ in skews]
+    store = RateLimitStore(memory, TABLE)  # type: ignore[arg-type]
+    containers = [tier.limiter(store, clock, salt) for salt, clock in enumerate(clocks)]
+    log: deque[int] = deque()  # what the limiter admitted, for judging its decisions
+    exact: deque[int] = deque()  # an independent exact limiter
+    decisions = []
+    refusals = 0
+    every = max(5, limit // RETRY_AFTER_SAMPLE_PER_LIMIT)
     for t in times:
-        w = int(t // WINDOW)
-        if w != window:
-            prev = cur if w == window + 1 else 0
-            cur = 0
-            window = w
-        if prev + cur < limit:
-            # Under the limit even at full weight: the rule admits whatever the elapsed time
-            # (estimate <= prev + cur <= limit - 1). Skipping the call keeps the trace fast; a
-            # sample of these requests is still checked against the function itself.
-            admit, retry_after = True, 0
-            shortcuts += 1
-            if shortcuts % SHORTCUT_CHECK_EVERY == 0:
-                assert decide(prev, cur, limit, t - w * WINDOW) == (True, 0)
-        else:
-            admit, retry_after = decide(prev, cur, limit, t - w * WINDOW)
-        horizon = t - WINDOW
+        index = rng.randrange(len(containers))
+        clocks[index].now = (t + skews[index]) / SECOND
+        writes, units = (ledger.writes, ledger.write_units) if ledger else (0, 0)
+        decision = containers[index].acquire(key, limit)
+        decisions.append(
+            (decision.admitted, decision.retry_after_seconds, decision.attempts, decision.count)
+        )
+        horizon = t - WINDOW_US
         while log and log[0] <= horizon:
             log.popleft()
         should = len(log) < limit
-        if admit:
-            cur += 1
-            admitted += 1
+        if ledger is not None:
+            writes, units = ledger.writes - writes, ledger.write_units - units
+        if decision.admitted:
+            stats.admitted += 1
             log.append(t)
-            admitted_times.append(t)
-            if not should:
-                wrong_admit += 1
+            stats.wrongly_admitted += not should
+            stats.writes_admitted += writes
+            stats.wcu_admitted += units
         else:
-            refusals.append((t, retry_after))
-            if should:
-                wrong_refuse += 1
-            if len(refusals) % RETRY_AFTER_CHECK_EVERY == 0:  # a sample: each check is 2 calls
-                checked += 1
-                if not _admits_after(decide, prev, cur, limit, window=w, t=t, wait=retry_after):
-                    too_short += 1
-                if retry_after > 1 and _admits_after(
-                    decide, prev, cur, limit, window=w, t=t, wait=retry_after - 1
-                ):
-                    too_long += 1
+            stats.wrongly_refused += should
+            stats.writes_refused += writes
+            stats.wcu_refused += units
+            stats.refused_locally += decision.attempts == 0
+            refusals += 1
+            if check_retry_after and refusals % every == 0 and ledger:
+                early, late = _next_admission_agrees(
+                    memory,
+                    key,
+                    limit,
+                    tier=tier,
+                    at_us=t,
+                    wait=decision.retry_after_seconds,
+                )
+                stats.retry_after_checked += 1
+                stats.retry_after_too_early += early
+                stats.retry_after_too_late += late
         while exact and exact[0] <= horizon:
             exact.popleft()
         if len(exact) < limit:
             exact.append(t)
-            exact_admitted += 1
-    # Would the exact log of what was admitted up to t admit again at t + retry_after (fewer
-    # than `limit` admissions in the 60 s before that moment)?
-    log_refuses = 0
-    for refused_at, wait in refusals:
-        upto = bisect.bisect_right(admitted_times, refused_at)
-        since = bisect.bisect_right(admitted_times, refused_at + wait - WINDOW, 0, upto)
-        if upto - since >= limit:
-            log_refuses += 1
+            stats.exact_admitted += 1
+    if isinstance(memory, MemoryDynamoDB):
+        stats.max_item_bytes = max(stats.max_item_bytes, memory.item_bytes(key))
     stats.keys += 1
     stats.requests += len(times)
-    stats.admitted += admitted
-    stats.wrongly_admitted += wrong_admit
-    stats.wrongly_refused += wrong_refuse
-    stats.exact_admitted += exact_admitted
-    stats.refusals += len(refusals)
-    stats.retry_after_checked += checked
-    stats.retry_after_too_short += too_short
-    stats.retry_after_too_long += too_long
-    stats.retry_after_log_refuses += log_refuses
     stats.limits.add(limit)
-    stats.decisions += len(times) - shortcuts
+    return decisions
 
 
-CHUNKS = 4  # per class, so that two processes share the work evenly
+@dataclass(frozen=True)
+class Task:
+    label: str
+    limit: int
+    traffic: str
+    keys: int
+    chunk: int
+    minutes: int
+    seed: int
+    skew_us: int = 0
+    tier: Tier = field(default_factory=Tier)
 
 
-def _simulate_chunk(name: str, chunk: int, seed: int, duration: float) -> ClassStats:
-    generator, keys = CLASSES[name]
-    rng = random.Random(f"{seed}:{name}:{chunk}")
+def _simulate_chunk(task: Task) -> tuple[str, ClassStats]:
+    rng = random.Random(f"{task.seed}:{task.label}:{task.limit}:{task.traffic}:{task.chunk}")
     stats = ClassStats()
-    for _ in range(keys // CHUNKS + (chunk < keys % CHUNKS)):
-        limit = rng.choice(LIMITS)
-        # Each key starts at its own phase of the fixed windows.
-        offset = rng.uniform(0, WINDOW)
-        times = [t + offset for t in generator(rng, limit, duration)]
-        simulate_key(times, limit, sliding_window_decision, stats)
-    return stats
+    generator = GENERATORS[task.traffic]
+    for index in range(task.keys // CHUNKS + (task.chunk < task.keys % CHUNKS)):
+        offset = int(rng.uniform(0, 60) * SECOND)  # each key at its own phase of the minute
+        times = [
+            EPOCH_US + offset + t for t in generator(rng, task.limit, task.minutes * MINUTE_US)
+        ]
+        skews = tuple(rng.randint(-task.skew_us, task.skew_us) for _ in range(CONTAINERS))
+        simulate_key(
+            f"cred_{task.chunk}_{index}",
+            times,
+            task.limit,
+            stats,
+            rng=rng,
+            skews=skews,
+            tier=task.tier,
+        )
+    return f"{task.label}|{task.limit}|{task.traffic}", stats
 
 
-def _merge(into: ClassStats, other: ClassStats) -> None:
-    for name in (
-        "keys",
-        "requests",
-        "admitted",
-        "wrongly_admitted",
-        "wrongly_refused",
-        "exact_admitted",
-        "refusals",
-        "retry_after_checked",
-        "retry_after_too_short",
-        "retry_after_too_long",
-        "retry_after_log_refuses",
-        "decisions",
-    ):
-        setattr(into, name, getattr(into, name) + getattr(other, name))
-    into.limits |= other.limits
+def _run_tasks(pool: ProcessPoolExecutor, tasks: list[Task]) -> dict[str, Any]:
+    merged: dict[str, ClassStats] = {}
+    # The longest first, so that the two processes finish together.
+    ordered = sorted(tasks, key=lambda t: -t.limit * t.keys * t.minutes)
+    for label, stats in pool.map(_simulate_chunk, ordered):
+        merged.setdefault(label, ClassStats()).merge(stats)
+    return {label: stats.report() for label, stats in merged.items()}
 
 
-def run(*, seed: int = 20_260_101, duration: float = 6 * WINDOW) -> dict[str, Any]:
-    """The classes are independent: they run in parallel processes (the machine has 2 cores)."""
+def _tasks(
+    label: str, limit: int, keys: dict[str, int], minutes: int, seed: int, **kw: Any
+) -> list[Task]:
+    return [
+        Task(label, limit, name, count, chunk, minutes, seed, **kw)
+        for name, count in keys.items()
+        for chunk in range(CHUNKS)
+    ]
+
+
+# --- equivalence with moto -----------------------------------------------------------------------
+
+
+def _legacy_item(key: str, start_us: int, counts: tuple[int, int]) -> dict[str, Any]:
+    """An item of the old per-minute-counter shape, as the previous release left it."""
+    minute = start_us // MINUTE_US
+    return {
+        "pk": {"S": key},
+        f"m{minute - 1}": {"N": str(counts[0])},
+        f"m{minute}": {"N": str(counts[1])},
+        "expires_at": {"N": str((minute + 2) * 60)},
+    }
+
+
+EquivalenceKey = tuple[str, int, list[int], tuple[int, ...], dict[str, Any] | None]
+
+
+def _equivalence_trace(seed: int) -> list[EquivalenceKey]:
+    """Keys covering every expression form the store emits: both tiers, a tier change, old-shape
+    items, skewed clocks, concurrent containers; >= 20,000 requests in all."""
+    rng = random.Random(f"{seed}:equivalence")
+    keys: list[EquivalenceKey] = []
+
+    def add(name: str, limit: int, times: list[int], legacy: tuple[int, int] | None = None) -> None:
+        offset = EPOCH_US + int(rng.uniform(0, 60) * SECOND)
+        absolute = [offset + t for t in times]
+        skews = tuple(rng.randint(-SKEW_US, SKEW_US) for _ in range(3))
+        item = _legacy_item(name, absolute[0], legacy) if legacy else None
+        keys.append((name, limit, absolute, skews, item))
+
+    for index in range(16):
+        add(f"at-limit-{index}", 100, at_the_limit(rng, 100, 4 * MINUTE_US))
+    for index in range(24):
+        add(f"bursty-{index}", 100, bursty(rng, 100, 6 * MINUTE_US))
+    for index in range(10):
+        add(f"steady-{index}", 100, steady(rng, 100, 6 * MINUTE_US))
+    add("exact-1000", 1_000, at_the_limit(rng, 1_000, 50 * SECOND))
+    add("bounded-1500", 1_500, at_the_limit(rng, 1_500, 40 * SECOND))
+    for index, counts in enumerate(((100, 40), (30, 99), (0, 100))):
+        add(f"legacy-{index}", 100, at_the_limit(rng, 100, 2 * MINUTE_US), counts)
+    # A tier change within the window: the same key, limit 100 then 2,000 then 100 again.
+    _, _, first, skews, _ = keys[0]
+    later = [t + 3 * MINUTE_US for t in at_the_limit(rng, 2_000, 40 * SECOND)]
+    last = [later[-1] + t for t in at_the_limit(rng, 100, MINUTE_US)]
+    keys.append(("at-limit-0", 2_000, [first[-1] + t for t in later], skews, None))
+    keys.append(("at-limit-0", 100, [first[-1] + t for t in last], skews, None))
+    return keys
+
+
+def _run_equivalence_keys(client: Any, trace: list[EquivalenceKey]) -> list[Any]:
+    out: list[Any] = []
+    for name, limit, times, skews, item in trace:
+        if item is not None:
+            client.put_item(TableName=TABLE, Item=item)
+        rng = random.Random(name)
+        stats = ClassStats()
+        out.append(
+            simulate_key(
+                name,
+                times,
+                limit,
+                stats,
+                rng=rng,
+                skews=skews,
+                table=client,
+                check_retry_after=False,
+            )
+        )
+        stored = client.get_item(TableName=TABLE, Key={"pk": {"S": name}}).get("Item", {})
+        out.append(_normalised(stored))
+    return out
+
+
+def _normalised(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: {"NS": sorted(v["NS"], key=int)} if "NS" in v else v for k, v in sorted(item.items())
+    }
+
+
+def check_equivalence(seed: int) -> dict[str, Any]:
+    """The same decisions, one by one, and the same items, through moto and the memory table."""
+    import boto3
+    from moto import mock_aws
+
+    trace = _equivalence_trace(seed)
+    requests = sum(len(times) for _, _, times, _, _ in trace)
+    assert requests >= 20_000, requests
     started = time.perf_counter()
-    tasks = [(name, chunk) for name in CLASSES for chunk in range(CHUNKS)]
+    memory = _run_equivalence_keys(MemoryDynamoDB(), trace)
+    memory_seconds = time.perf_counter() - started
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        started = time.perf_counter()
+        moto = _run_equivalence_keys(client, trace)
+        moto_seconds = time.perf_counter() - started
+    decisions = sum(len(part) for part in memory[::2])
+    for (name, *_), mine, theirs in zip(trace, memory[::2], moto[::2], strict=True):
+        for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            if a != b:
+                raise AssertionError(f"{name}: request {index}: memory {a} != moto {b}")
+    for (name, *_), mine, theirs in zip(trace, memory[1::2], moto[1::2], strict=True):
+        if mine != theirs:
+            raise AssertionError(f"{name}: items differ: memory {mine} != moto {theirs}")
+    return {
+        "requests": requests,
+        "decisions_compared": decisions,
+        "keys": len(trace),
+        "moto": "in-process mock_aws",
+        "moto_seconds": moto_seconds,
+        "memory_seconds": memory_seconds,
+    }
+
+
+# --- the whole section ---------------------------------------------------------------------------
+
+
+def run(*, seed: int = 20_260_101) -> dict[str, Any]:
+    started = time.perf_counter()
+    tasks = []
+    for limit, keys in ACCURACY.items():
+        tasks += _tasks("accuracy", limit, keys, ACCURACY_MINUTES, seed)
+    tasks += _tasks("skew", 100, SKEW_KEYS, ACCURACY_MINUTES, seed, skew_us=SKEW_US)
+    for (design, limit), (tier, keys) in TIERS.items():
+        tasks += _tasks(f"tier:{design}", limit, keys, TIER_MINUTES, seed, tier=tier)
+    # The replay through moto takes one process for a minute or two; the simulation the other,
+    # and then both.
     with ProcessPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_simulate_chunk, n, c, seed, duration) for n, c in tasks]
-        per_class = {name: ClassStats() for name in CLASSES}
-        for (name, _), future in zip(tasks, futures, strict=True):
-            _merge(per_class[name], future.result())
-    total = ClassStats()
-    for stats in per_class.values():
-        _merge(total, stats)
+        replay = pool.submit(check_equivalence, seed)
+        results = _run_tasks(pool, tasks)
+        equivalence = replay.result()
+    accuracy: dict[str, dict[str, Any]] = {}
+    skew: dict[str, Any] = {}
+    tiers: dict[str, dict[str, Any]] = {}
+    for label, report in results.items():
+        kind, limit_text, name = label.split("|")
+        if kind == "accuracy":
+            accuracy.setdefault(limit_text, {})[name] = report
+        elif kind == "skew":
+            skew[name] = report
+        else:
+            tiers.setdefault(f"{kind.removeprefix('tier:')}|{limit_text}", {})[name] = report
     return {
         "seed": seed,
-        "window_seconds": WINDOW,
-        "duration_seconds": duration,
-        "classes": {name: stats.report() for name, stats in per_class.items()},
-        "all": total.report(),
+        "containers_per_key": CONTAINERS,
+        "exact_max_limit": EXACT_MAX_LIMIT,
+        "bucket_seconds": BUCKET_US / SECOND,
+        "equivalence": equivalence,
+        "accuracy": accuracy,
+        "skew_ms": SKEW_US / 1000,
+        "skew": skew,
+        "tiers": tiers,
         "cloudflare_reported_wrong_pct": 0.003,
         "simulation_seconds": time.perf_counter() - started,
     }
 
 
+def compare_designs(*, seed: int = 20_260_101) -> dict[str, Any]:
+    """Write units and wrong decisions of each design at each limit: the numbers behind
+    EXACT_MAX_LIMIT and BUCKET_US."""
+    tasks = []
+    for (design, limit), (tier, keys) in DESIGNS.items():
+        tasks += _tasks(f"{design}", limit, keys, TIER_MINUTES, seed, tier=tier)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        results = _run_tasks(pool, tasks)
+    designs: dict[str, dict[str, Any]] = {}
+    for label, report in results.items():
+        design, limit_text, name = label.split("|")
+        designs.setdefault(f"{design}|{limit_text}", {})[name] = report
+    return designs
+
+
+def _print_designs(designs: dict[str, dict[str, Any]]) -> None:
+    print(
+        "| limit / min | design | WCU per admission (at the limit) | WCU per refusing write "
+        "| item at most | wrong admitted / refused, % (steady; bursty; at the limit) |"
+    )
+    print("|---|---|---|---|---|---|")
+    order = sorted(designs, key=lambda k: (int(k.split("|")[1]), k))
+    for design_limit in order:
+        design, limit = design_limit.split("|")
+        classes = designs[design_limit]
+        at = classes["at-the-limit"]
+        wrong = "; ".join(
+            f"{classes[name]['wrongly_admitted_pct']:.3f} / {classes[name]['wrongly_refused_pct']:.3f}"
+            for name in ("steady", "bursty", "at-the-limit")
+        )
+        print(
+            f"| {int(limit):,} | {design} | {at['wcu_per_admitted']:.2f} "
+            f"| {at['wcu_per_refusal_write']:.2f} | {at['max_item_bytes']:,} B | {wrong} |"
+        )
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    import json
+    import sys
+
+    if sys.argv[1:] == ["equivalence"]:
+        print(json.dumps(check_equivalence(20_260_101), indent=2))
+    elif sys.argv[1:] == ["designs"]:
+        _print_designs(compare_designs())
+    else:
+        print(json.dumps(run(), indent=2, default=sorted))

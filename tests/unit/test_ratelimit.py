@@ -481,3 +481,62 @@ def test_local_refusals_agree_with_a_container_that_never_saw_the_429(limiter: S
     assert (theirs.admitted, theirs.attempts, theirs.retry_after_seconds) == (False, 1, 1)
     limiter.clock.now = MINUTE_START + 80  # the first of the ten has left
     assert limiter.store.acquire(KEY, 10).admitted
+
+
+# --- the bench's in-memory table -----------------------------------------------------------------
+
+
+def test_the_benchs_memory_table_decides_like_moto(aws: dict[str, str]) -> None:
+    """bench/ratelimit_accuracy.py measures 1.5 M requests over an in-memory table that evaluates
+    the store's expressions; it checks itself against moto on every run, and here on a small
+    trace with every form the store emits (both tiers, old counters, clocks apart, 3 containers).
+    """
+    import random
+
+    from bench import ratelimit_accuracy as bench
+    from bench.ratelimit_table import MemoryDynamoDB
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=bench.TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    rng = random.Random(7)
+    start = bench.EPOCH_US + 17_000_000
+    keys = [
+        ("exact", 30, [start + t for t in bench.bursty(rng, 30, 4 * 60_000_000)], None),
+        ("bounded", 40, [start + t for t in bench.at_the_limit(rng, 40, 3 * 60_000_000)], None),
+        ("legacy", 30, [start + t for t in bench.at_the_limit(rng, 30, 2 * 60_000_000)], (20, 9)),
+    ]
+    tier = bench.Tier(exact_max_limit=30)  # so that a limit of 40 is in the bounded tier
+    outcomes = []
+    for table in (MemoryDynamoDB(), client):
+        decisions, items = [], []
+        for name, limit, times, legacy in keys:
+            if legacy:
+                table.put_item(
+                    TableName=bench.TABLE, Item=bench._legacy_item(name, times[0], legacy)
+                )
+            decisions.append(
+                bench.simulate_key(
+                    name,
+                    times,
+                    limit,
+                    bench.ClassStats(),
+                    rng=random.Random(name),
+                    skews=(-40_000, 0, 35_000),
+                    tier=tier,
+                    table=table,
+                    check_retry_after=False,
+                )
+            )
+            stored = table.get_item(TableName=bench.TABLE, Key={"pk": {"S": name}})["Item"]
+            items.append(bench._normalised(stored))
+        outcomes.append((decisions, items))
+    (memory_decisions, memory_items), (moto_decisions, moto_items) = outcomes
+    assert sum(len(d) for d in moto_decisions) > 250
+    assert any(not admitted for d in moto_decisions for admitted, *_ in d)  # refusals happened
+    assert memory_decisions == moto_decisions
+    assert memory_items == moto_items

@@ -332,10 +332,11 @@ def _free_stamp(item: ItemState, minute: int, at_us: int, salt: int) -> int:
     little later, by an amount that differs between containers, so that several which met on one
     microsecond do not meet again. Later is the safe side: the admission stays in the window a
     few microseconds longer than it needs to."""
-    taken = set(item.stamps(minute))
-    if at_us not in taken:
+    base = minute * MINUTE_US
+    taken = item.offsets(minute)
+    if at_us - base not in taken:
         return at_us
     at_us += 1 + salt % 997
-    while at_us in taken:
+    while at_us - base in taken:
         at_us += 1
     return at_us
