@@ -154,7 +154,8 @@ def _ratelimit_rows(r: dict[str, Any]) -> list[Row]:
             f"5 memory table = moto ({e['moto']}), decision by decision",
             f"{e['decisions_compared']:,} req",
             f"{e['keys']} keys",
-            f"moto {e['moto_seconds']:.0f} s, memory {e['memory_seconds']:.1f} s",
+            f"CPU: moto {e['moto_seconds']:.0f} s, memory {e['memory_seconds']:.1f} s "
+            f"({e['processes']} processes)",
         )
     )
     return rows
