@@ -84,14 +84,20 @@ class _View:
 class _Known:
     """The last copy of a key's item this container was given, and when."""
 
-    __slots__ = ("_view", "item", "last_at_us", "taken_us")
+    __slots__ = ("_view", "item", "last_at_us", "swept", "taken_us")
 
     def __init__(
-        self, item: ItemState, taken_us: int, last_at_us: int, view: _View | None = None
+        self,
+        item: ItemState,
+        taken_us: int,
+        last_at_us: int,
+        swept: tuple[int, int],
+        view: _View | None = None,
     ) -> None:
         self.item = item
         self.taken_us = taken_us  # this container's clock when DynamoDB returned the item
         self.last_at_us = last_at_us  # the stamp of this container's last admission of the key
+        self.swept = swept  # (minute, margin) of its last write that removed every stale name
         self._view = view
 
     def view(self, ask: _Ask) -> _View:
@@ -113,6 +119,10 @@ class _Plan:
     admission: Admission
     view: _View
     reserve: int
+    sweep: tuple[int, int]  # (minute, margin): once written, no stale name is left for it
+
+
+_NEVER = (-1, -1)
 
 
 class RateLimiter:
@@ -178,7 +188,8 @@ class RateLimiter:
             # A write that succeeded on exact knowledge changed nothing this container counted
             # (sets and counters only grow, and the guards let none of them grow): keep the view.
             carried = plan.view if recorded and not plan.reserve else None
-            known = _Known(item, now_us, at_us if recorded else last_at_us, carried)
+            swept = plan.sweep if recorded else (known.swept if known is not None else _NEVER)
+            known = _Known(item, now_us, at_us if recorded else last_at_us, swept, carried)
             self._remember(key, known)
             if recorded:
                 count = item.size(plan.admission.current) or 0
@@ -307,12 +318,13 @@ def _plan(known: _Known | None, ask: _Ask, *, now_us: int, at_us: int) -> _Plan 
         guards[0] = Guard(previous, (seen or 0) + reserve)
     margin = 2 if now_us - start >= REMOVE_AFTER_US else 3
     stale = {attribute(own, ask.minute - margin)}
-    # What else the item holds that no window can reach: looked for once a minute (and once more
-    # past REMOVE_AFTER_US) by each container, not on every write.
-    if known is None or known.taken_us < start + REMOVE_AFTER_US:
-        limit_minute = ask.minute - margin
+    # What else the item holds that no window can reach: looked for until one of this
+    # container's writes has removed it, once a minute (and once more past REMOVE_AFTER_US), not
+    # on every write (a bounded item holds a hundred names).
+    sweep = (ask.minute, margin)
+    if known is None or known.swept != sweep:
         for name in item.names:
-            if (attribute_minute(name, ask.bucket_us) or 0) <= limit_minute:
+            if (attribute_minute(name, ask.bucket_us) or 0) <= ask.minute - margin:
                 stale.add(name)
     admission = Admission(
         minute=ask.minute,
@@ -323,7 +335,7 @@ def _plan(known: _Known | None, ask: _Ask, *, now_us: int, at_us: int) -> _Plan 
         guards=tuple(guards),
         remove=tuple(sorted(stale)),
     )
-    return _Plan(admission, view, reserve)
+    return _Plan(admission, view, reserve, sweep)
 
 
 def _free_stamp(item: ItemState, minute: int, at_us: int, salt: int) -> int:
