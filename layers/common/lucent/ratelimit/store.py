@@ -105,9 +105,6 @@ class ItemState:
     def names(self) -> list[str]:
         return [name for name in self._raw if ATTRIBUTE.fullmatch(name)]
 
-    def has(self, name: str) -> bool:
-        return name in self._raw
-
     def size(self, name: str) -> int | None:
         """A set's size or a counter's value: what the condition bounds. None when absent."""
         value = self._raw.get(name)
