@@ -17,7 +17,7 @@ from lucent.contract import INGEST_CORS_HEADERS
 from lucent.errors import LucentError
 from lucent.http import error_response, internal_error_response, json_response, preflight_response
 from lucent.ingest.service import IngestRequest, IngestService
-from lucent.observability import METRICS_NAMESPACE, get_tracer, logger, metrics
+from lucent.observability import get_tracer, logger, metrics
 from lucent.settings import get_settings
 
 tracer = get_tracer()
@@ -33,7 +33,7 @@ class PowertoolsTelemetry:
             name="RejectedByReason",
             unit=MetricUnit.Count,
             value=1,
-            namespace=METRICS_NAMESPACE,
+            namespace=get_settings().metrics_namespace,
             default_dimensions=metrics.default_dimensions,
         ) as metric:
             metric.add_dimension(name="reason", value=reason)

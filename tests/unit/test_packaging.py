@@ -39,7 +39,7 @@ def test_every_function_handler_exists_and_runtime_is_312_or_newer() -> None:
 
 
 def test_authorizer_imports_stay_lean() -> None:
-    """The authorizer runs before every ingest request: no pydantic, event handler or X-Ray."""
+    """The authorizer runs before every ingest request: no Powertools, pydantic or X-Ray."""
     code = (
         "import sys, json; from lucent_dev import template as t; "
         "t.load_handler(t.functions()['AuthorizerFunction']); "
@@ -55,7 +55,7 @@ def test_authorizer_imports_stay_lean() -> None:
     )
     top_level = set(json.loads(result.stdout))
     assert "boto3" in top_level
-    for heavy in ("pydantic", "aws_xray_sdk", "pydantic_core"):
+    for heavy in ("pydantic", "aws_xray_sdk", "pydantic_core", "aws_lambda_powertools"):
         assert heavy not in top_level, heavy
     loaded = subprocess.run(
         [

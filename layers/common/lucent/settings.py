@@ -32,6 +32,10 @@ class Settings:
     data_url: str = ""
     canary_credentials_secret_arn: str = ""
     canary_events_dir: str = ""
+    # Observability, as Powertools reads them (the authorizer's audit line reads them here).
+    service_name: str = "service_undefined"
+    metrics_namespace: str = "Lucent"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +55,9 @@ class Settings:
             data_url=source.get("DATA_URL", ""),
             canary_credentials_secret_arn=source.get("CANARY_CREDENTIALS_SECRET_ARN", ""),
             canary_events_dir=source.get("CANARY_EVENTS_DIR", ""),
+            service_name=source.get("POWERTOOLS_SERVICE_NAME") or "service_undefined",
+            metrics_namespace=source.get("POWERTOOLS_METRICS_NAMESPACE") or "Lucent",
+            log_level=source.get("POWERTOOLS_LOG_LEVEL") or source.get("LOG_LEVEL") or "INFO",
         )
 
     def require(self, name: str) -> str:
