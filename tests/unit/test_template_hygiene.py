@@ -1,8 +1,9 @@
-"""Deployment hygiene of template.yaml: access logs that hold no credential.
+"""Deployment hygiene of template.yaml: access logs without credentials, and concurrency.
 
 What checkov cannot see is held here: the access log format names only allowed ``$context``
-variables (the ingest key may travel as ``?api_key=``, bearer tokens in a header), and the
-account-level role API Gateway logs with is created the way docs/operations.md says.
+variables (the ingest key may travel as ``?api_key=``, bearer tokens in a header), each API has an
+authorizer function of its own with its own reserved concurrency, and the reservations leave the
+account's pool what it needs (docs/operations.md, docs/limits.md).
 """
 
 from __future__ import annotations
@@ -226,3 +227,70 @@ def test_both_apis_wait_for_the_account_setting_when_the_stack_makes_it() -> Non
     ]
     for api in APIS:
         assert RESOURCES[api]["DependsOn"] == "ApiGatewayLogRoleReady"
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+UNRESERVED_MINIMUM = 100  # Lambda refuses a reservation that leaves less unreserved
+DEFAULT_ACCOUNT_QUOTA = 1_000
+# Reservation sizing (docs/limits.md): stage rate x a per-request duration budget several times
+# the measured warm durations (docs/performance.md).
+DURATION_BUDGET_SECONDS = {"function": 0.2, "authorizer": 0.1}
+RESERVATIONS = {
+    "AuthorizerFunction": ("IngestApi", "authorizer", "IngestAuthorizerConcurrency"),
+    "IngestFunction": ("IngestApi", "function", "IngestConcurrency"),
+    "DataAuthorizerFunction": ("DataApi", "authorizer", "DataAuthorizerConcurrency"),
+    "DataApiFunction": ("DataApi", "function", "DataApiConcurrency"),
+}
+
+
+def reserved(function: str) -> Any:
+    return RESOURCES[function]["Properties"]["ReservedConcurrentExecutions"]
+
+
+def stage_rate(api: str) -> float:
+    (settings,) = RESOURCES[api]["Properties"]["MethodSettings"]
+    return float(settings["ThrottlingRateLimit"])
+
+
+def test_every_function_has_a_reservation_behind_one_switch() -> None:
+    functions = tpl.resources("AWS::Serverless::Function", TEMPLATE)
+    assert set(functions) == {*RESERVATIONS, "CanaryFunction"}
+    for function, (_, _, parameter) in RESERVATIONS.items():
+        assert reserved(function) == {
+            "Fn::If": ["ReserveOn", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }, function
+        assert PARAMETERS[parameter]["MinValue"] == 1  # 0 would switch the function off
+    assert reserved("CanaryFunction") == {"Fn::If": ["ReserveOn", 1, {"Ref": "AWS::NoValue"}]}
+    assert PARAMETERS["ReserveConcurrency"]["Default"] == "true"
+
+
+def test_default_reservations_fit_two_stacks_in_a_new_account() -> None:
+    total = sum(PARAMETERS[p]["Default"] for _, _, p in RESERVATIONS.values()) + 1  # + canary
+    assert total == 426
+    assert 2 * total <= DEFAULT_ACCOUNT_QUOTA - UNRESERVED_MINIMUM
+
+
+@pytest.mark.parametrize("function", sorted(RESERVATIONS))
+def test_each_reservation_covers_its_stage_rate(function: str) -> None:
+    api, kind, parameter = RESERVATIONS[function]
+    needed = stage_rate(api) * DURATION_BUDGET_SECONDS[kind]
+    assert PARAMETERS[parameter]["Default"] >= needed, (function, needed)
+
+
+def test_each_api_has_its_own_authorizer_function_with_the_same_code() -> None:
+    specs = tpl.apis(TEMPLATE)
+    assert specs["IngestApi"].authorizer_function == "AuthorizerFunction"
+    assert specs["DataApi"].authorizer_function == "DataAuthorizerFunction"
+    ingest, data = (
+        RESOURCES[f]["Properties"] for f in ("AuthorizerFunction", "DataAuthorizerFunction")
+    )
+    for key in ("CodeUri", "Handler", "Policies"):
+        assert ingest[key] == data[key], key
+    ingest_env = dict(ingest["Environment"]["Variables"])
+    data_env = dict(data["Environment"]["Variables"])
+    assert (ingest_env.pop("POWERTOOLS_SERVICE_NAME"), data_env.pop("POWERTOOLS_SERVICE_NAME")) == (
+        "authorizer",
+        "data_authorizer",
+    )
+    assert ingest_env == data_env
