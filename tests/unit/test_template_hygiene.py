@@ -1,4 +1,4 @@
-"""Deployment hygiene of template.yaml: access logs without credentials, and concurrency.
+"""Deployment hygiene of template.yaml: access logs without credentials, concurrency, checkov's skips.
 
 What checkov cannot see is held here: the access log format names only allowed ``$context``
 variables (the ingest key may travel as ``?api_key=``, bearer tokens in a header), each API has an
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lucent.auth.credentials import CredentialKind, Principal, issue_credential
 from lucent_dev import template as tpl
@@ -294,3 +296,34 @@ def test_each_api_has_its_own_authorizer_function_with_the_same_code() -> None:
         "data_authorizer",
     )
     assert ingest_env == data_env
+
+
+# --- checkov's skips -------------------------------------------------------------------------
+
+CHECKOV_CONFIG = tpl.PROJECT_ROOT / ".checkov.yaml"
+_CHECK_ID = re.compile(r"^CKV2?_AWS_\d+$")
+
+
+def test_every_skipped_check_has_a_reason() -> None:
+    config = yaml.safe_load(CHECKOV_CONFIG.read_text(encoding="utf-8"))
+    skipped = config["skip-check"]
+    assert skipped, "the skip list is empty: then drop the key"
+    lines = CHECKOV_CONFIG.read_text(encoding="utf-8").splitlines()
+    for check in skipped:
+        assert _CHECK_ID.match(check), check
+        (line,) = [line for line in lines if re.match(rf"\s*- {check}\b", line)]
+        reason = line.partition("#")[2].strip()
+        assert len(reason) >= 40, f"{check}: give the reason on its line"
+    for name, resource in RESOURCES.items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert _CHECK_ID.match(skip["id"]), name
+            assert len(skip.get("comment", "")) >= 40, f"{name} {skip['id']}: give the reason"
+
+
+def test_make_validate_runs_checkov_with_the_skip_list() -> None:
+    makefile = (tpl.PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    validate = makefile.split("\nvalidate:", 1)[1].split("\n\n", 1)[0]
+    assert "--config-file .checkov.yaml" in validate
+    assert "$(CHECKOV_VENV)/bin/checkov" in validate
+    pins = Path(tpl.PROJECT_ROOT / "requirements" / "checkov.txt").read_text(encoding="utf-8")
+    assert re.search(r"^checkov==\d+\.\d+\.\d+$", pins, re.MULTILINE)
