@@ -8,6 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
@@ -32,6 +33,12 @@ $(VENV)/.installed: pyproject.toml
 $(SAM_VENV)/.installed: requirements/sam.txt
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	@touch $@
+
+# checkov pins dozens of packages (its own boto3 among them): it gets its own venv as well.
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	@touch $@
 
 tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
@@ -66,10 +73,19 @@ fmt: $(VENV)/.installed ## Apply ruff's fixes and formatting
 typecheck: $(VENV)/.installed ## mypy (strict) over the layer, functions, tooling and bench
 	$(BIN)/mypy
 
+# checkov drops resources whose Condition is false with the parameters' defaults, so it reads the
+# template a second time with CanaryEnabled's default turned to "true" to see the canary too.
+CHECKOV_CANARY_TEMPLATE := .lucent/checkov/template-canary-on.yaml
+
 .PHONY: validate
-validate: $(VENV)/.installed $(SAM_VENV)/.installed ## cfn-lint and sam validate --lint on template.yaml
+validate: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint, sam validate --lint and checkov on template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --config-file .checkov.yaml -f template.yaml
+	@mkdir -p $(dir $(CHECKOV_CANARY_TEMPLATE))
+	sed '/^  CanaryEnabled:$$/,/^  [A-Za-z]/ s/Default: "false"/Default: "true"/' template.yaml > $(CHECKOV_CANARY_TEMPLATE)
+	@! cmp -s template.yaml $(CHECKOV_CANARY_TEMPLATE) || { echo "error: CanaryEnabled's default not found in template.yaml" >&2; exit 1; }
+	$(CHECKOV_VENV)/bin/checkov --quiet --config-file .checkov.yaml -f $(CHECKOV_CANARY_TEMPLATE)
 
 # Browser tests need Debian's chromium (.ci/run installs it). Where it is missing they are left
 # out with a notice, unless LUCENT_REQUIRE_BROWSER=1 (CI), where that is a failure.
@@ -122,4 +138,4 @@ build: $(SAM_VENV)/.installed ## sam build (no containers; needs python3.12)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, build output and local state
-	rm -rf $(VENV) $(SAM_VENV) .venv-py312 .aws-sam .lucent tests/browser/node_modules .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-py312 .aws-sam .lucent tests/browser/node_modules .mypy_cache .ruff_cache

@@ -54,7 +54,12 @@ def run() -> dict[str, Any]:  # noqa: PLR0915 - one flat list of outcomes
 
         handlers = {
             name: _wrap(name, common.handler(name), counter)
-            for name in ("AuthorizerFunction", "IngestFunction", "DataApiFunction")
+            for name in (
+                "AuthorizerFunction",
+                "DataAuthorizerFunction",
+                "IngestFunction",
+                "DataApiFunction",
+            )
         }
         gateway = Gateway(handlers)
         batch = payloads.batch_bytes(payloads.rrweb_events(50))

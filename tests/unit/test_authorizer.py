@@ -306,7 +306,12 @@ def gateway(authorizer: Any) -> Gateway:
     def echo(event: dict[str, Any], _: Any) -> dict[str, Any]:
         return {"statusCode": 200, "body": event["requestContext"]["authorizer"]["org_id"]}
 
-    handlers = {"AuthorizerFunction": authorizer, "IngestFunction": echo, "DataApiFunction": echo}
+    handlers = {
+        "AuthorizerFunction": authorizer,
+        "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
+        "IngestFunction": echo,
+        "DataApiFunction": echo,
+    }
     return Gateway(handlers)
 
 
@@ -376,7 +381,12 @@ def test_gateway_store_outage_is_503_with_retry_after(
     from lucent import container
 
     container.reset()
-    gateway = Gateway({"AuthorizerFunction": load_function("AuthorizerFunction")})
+    gateway = Gateway(
+        {
+            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
+        }
+    )
     response = gateway.handle(
         HttpRequest("POST", INGEST, [("X-Lucent-Api-Key", creds["public"].secret)])
     )

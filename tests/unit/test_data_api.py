@@ -871,7 +871,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     }
     gateway = Gateway(
         {
-            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
             "DataApiFunction": load_function("DataApiFunction"),
         }
     )
@@ -920,7 +920,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     # (a new authorizer container: a warm one trusts its lookups for AUTH_CACHE_TTL_SECONDS)
     gateway.handlers = {
         **gateway.handlers,
-        "AuthorizerFunction": load_function("AuthorizerFunction"),
+        "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
     }
     for method, token, scope in (
         ("GET", None, "read:lucent"),
