@@ -350,6 +350,19 @@ CASES: list[Case] = [
         404,
         NOT_FOUND,
     ),
+    # Methods are case-sensitive, and one the template does not route is the gateway's 404
+    # (JSON, CORS), not Python's HTML 501.
+    Case(
+        "lower-case post on the ingest route",
+        "post",
+        INGEST,
+        [JSON, ("X-Lucent-Api-Key", KEY)],
+        GOOD,
+        404,
+        NOT_FOUND,
+    ),
+    Case("TRACE the ingest route", "TRACE", INGEST, [], None, 404, NOT_FOUND),
+    Case("an invented method", "FOO", INGEST, [("X-Lucent-Api-Key", KEY)], None, 404, NOT_FOUND),
     Case(
         "trailing slash",
         "POST",
@@ -520,6 +533,15 @@ CASES: list[Case] = [
         "/api/v1/issues",
         [JSON, ("Authorization", f"Bearer {WRITER}")],
         b"{}",
+        405,
+        "Method not allowed",
+    ),
+    Case(
+        "TRACE an issue (the ANY route takes it to the function)",
+        "TRACE",
+        ISSUE,
+        [("Authorization", f"Bearer {WRITER}")],
+        None,
         405,
         "Method not allowed",
     ),
