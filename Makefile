@@ -48,7 +48,7 @@ dev: $(VENV)/.installed ## Run both APIs locally on http://127.0.0.1:$${PORT:-30
 	$(BIN)/lucent dev
 
 .PHONY: test
-test: lint typecheck validate pytest ## Everything CI runs: lint, types, template checks, tests
+test: lint typecheck validate pytest bench-quick ## Everything CI runs: lint, types, template checks, tests, a quick bench
 
 # --- steps ---------------------------------------------------------------------------------------
 
@@ -114,6 +114,12 @@ replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local 
 .PHONY: bench
 bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
 	$(BIN)/python -m bench.run
+
+# Every section on small samples (~20 s), writing nothing: a bench that measures nothing fails
+# here, in `make test`, instead of in the next person's `make bench`.
+.PHONY: bench-quick
+bench-quick: $(VENV)/.installed ## Every bench section on small samples; fails if one measures nothing
+	$(BIN)/python -m bench.run --quick
 
 # sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH.
 .PHONY: build

@@ -5,10 +5,15 @@ so that every session created afterwards (``lucent.aws`` builds its clients lazi
 
 * ``Recorder`` keeps the last HTTP answer per operation (``after-call``), e.g. while moto runs;
 * ``Replayer`` answers every request at ``before-send`` with the recorded bytes, so no moto and no
-  socket: the CPU measured is our code plus botocore's serialising, signing and parsing;
+  socket: the CPU measured is our code plus botocore's serialising, signing and parsing. It counts
+  what it answered, so a section can prove its calls went through it;
 * ``CallCounter`` counts API calls (``before-call``) and HTTP attempts (``before-send``).
 
 Handlers go first in the list: moto's own ``before-send`` stubber must not answer before ours.
+Only sessions created *after* a hook is installed carry it, which is why entering and leaving
+calls ``lucent.container.reset()``: it drops the container's boto3 session and clients. (Until
+``reset()`` dropped the session as well, the sections measured a session built before their
+hooks: 0 calls counted, and network calls instead of replayed answers.)
 """
 
 from __future__ import annotations
@@ -96,16 +101,29 @@ class Recorder(_Hooks):
 
 
 class Replayer(_Hooks):
-    """Answers each operation with its canned response; ``overrides`` win (e.g. a 503 for S3)."""
+    """Answers each operation with its canned response; ``overrides`` win (e.g. a 503 for S3).
+
+    ``served`` counts the answers per operation.
+    """
 
     def __init__(self, answers: dict[str, Canned], overrides: dict[str, Canned] | None = None):
         self.answers = {**answers, **(overrides or {})}
+        self.served: Counter[str] = Counter()
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
-        canned = self.answers.get(_operation(event_name))
+        operation = _operation(event_name)
+        canned = self.answers.get(operation)
         if canned is None:
             raise RuntimeError(f"no canned answer for {event_name}")
+        self.served[operation] += 1
         return AWSResponse(request.url, canned.status, _headers(canned.headers), _Raw(canned.body))
+
+    def calls_of(self, call: Callable[[], Any]) -> tuple[dict[str, int], Any]:
+        """The answers served while ``call()`` ran, per operation (no entry: none), and what
+        ``call()`` returned."""
+        before = Counter(self.served)
+        returned = call()
+        return dict(self.served - before), returned
 
     def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
         return [("before-send", self._before_send)]
