@@ -3,7 +3,8 @@
 ``IngestRig`` records one real round of answers from moto (UpdateItem on the counter table,
 PutObject on the bucket), then serves every later call from those bytes with ``Replayer``: no
 moto, no sockets, nothing of ours stubbed. Events are built by the local gateway from raw HTTP
-requests, as API Gateway would (binary media types: the body arrives base64).
+requests, as API Gateway would (binary media types: the body arrives base64). ``bare_clients``
+gives a floor the same two services through the same Replayer, with no code of ours around them.
 """
 
 from __future__ import annotations
@@ -128,3 +129,18 @@ class IngestRig:
                 yield handler
             finally:
                 self.replayer = None
+
+    def bare_clients(self) -> tuple[Any, Any]:
+        """DynamoDB and S3 clients of a new boto3 session, configured like the function's, for a
+        floor: inside ``warm()`` their calls go through the same Replayer."""
+        import boto3
+
+        from lucent.aws import CLIENT_CONFIG
+
+        if self.replayer is None:
+            raise RuntimeError("bare_clients() answers from the recording only inside warm()")
+        session = boto3.session.Session()
+        return (
+            session.client("dynamodb", region_name=common.REGION, config=CLIENT_CONFIG),
+            session.client("s3", region_name=common.REGION, config=CLIENT_CONFIG),
+        )
