@@ -119,7 +119,7 @@ def _authorizer(r: Mapping[str, Any]) -> list[str]:
                 str(v["rounds"]),
             ]
         )
-    header = ["request", "authorizer CPU", "floor: SHA-256 + dict lookup", "ratio", "rounds"]
+    header = ["request", "authorizer CPU", "floor: minimal authorizer", "ratio", "rounds"]
     return _table(header, rows)
 
 
