@@ -111,9 +111,11 @@ invoke: $(VENV)/.installed ## Run one function in-process on an event: make invo
 replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local API (URL=... for another)
 	$(BIN)/lucent replay $(if $(URL),--url $(URL),)
 
+# Commit both outputs together: tests/unit/test_bench_report.py checks that they agree.
 .PHONY: bench
-bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
+bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json and docs/performance.md's results
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report
 
 # Every section on small samples (~20 s), writing nothing: a bench that measures nothing fails
 # here, in `make test`, instead of in the next person's `make bench`.
