@@ -117,8 +117,8 @@ bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/re
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.report
 
-# Every section on small samples (~20 s), writing nothing: a bench that measures nothing fails
-# here, in `make test`, instead of in the next person's `make bench`.
+# Every section on small samples (~15 s of CPU), writing nothing: a bench that measures nothing
+# fails here, in `make test`, instead of in the next person's `make bench`.
 .PHONY: bench-quick
 bench-quick: $(VENV)/.installed ## Every bench section on small samples; fails if one measures nothing
 	$(BIN)/python -m bench.run --quick

@@ -236,8 +236,8 @@ def _throughput(r: Mapping[str, Any]) -> list[str]:
 
 def _memory(r: Mapping[str, Any]) -> list[str]:
     batch = (
-        f"The largest accepted batch: {r['events']:,} events, {_mib(r['json_bytes'])} of JSON in "
-        f"{_mib(r['body_bytes'])} of gzip"
+        f"The {r.get('batch', 'largest accepted')} batch: {r['events']:,} events, "
+        f"{_mib(r['json_bytes'])} of JSON in {_mib(r['body_bytes'])} of gzip"
     )
     rows = [
         [
