@@ -143,12 +143,15 @@ def run(quick: bool = False) -> dict[str, Any]:
         # The floor must produce what the function produces, or it is the floor of other work.
         if minimal(hit_event) != function(hit_event):
             raise RuntimeError(f"floor {minimal(hit_event)} != function {function(hit_event)}")
+        before = replayer.served[GET_ITEM]
         hit = common.paired(
             lambda _: minimal(hit_event),
             lambda _: function(hit_event),
             what="authorizer, cache hit",
             **sampling,
         )
+        if replayer.served[GET_ITEM] != before:
+            raise NothingMeasured("cache hits made GetItem calls: some were misses")
 
         keys = [generate_secret(CredentialKind.PUBLIC) for _ in range(2_000 if quick else 40_000)]
         miss_events = [authorizer_event(gateway, k) for k in keys]

@@ -235,10 +235,6 @@ def paired(
     )
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def require_finite(result: Mapping[str, Any], where: str = "") -> None:
     """NothingMeasured if any number anywhere in a section's result is NaN or infinite."""
     for key, value in result.items():

@@ -53,9 +53,9 @@ def floor_of(
 
 
 def _sampling(batch: Batch, quick: bool) -> dict[str, Any]:
+    if quick:  # small and typical batches only
+        return {"min_seconds": 0.02, "rounds": 3}
     big = batch.name == "largest"
-    if quick:
-        return {"min_seconds": 0.02, "rounds": 2 if big else 3}
     return {"min_seconds": 0.4 if big else 0.15, "rounds": 7 if big else 9}
 
 
