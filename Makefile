@@ -55,7 +55,7 @@ dev: $(VENV)/.installed ## Run both APIs locally on http://127.0.0.1:$${PORT:-30
 	$(BIN)/lucent dev
 
 .PHONY: test
-test: lint typecheck validate pytest ## Everything CI runs: lint, types, template checks, tests
+test: lint typecheck validate pytest bench-quick ## Everything CI runs: lint, types, template checks, tests, a quick bench
 
 # --- steps ---------------------------------------------------------------------------------------
 
@@ -127,9 +127,17 @@ invoke: $(VENV)/.installed ## Run one function in-process on an event: make invo
 replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local API (URL=... for another)
 	$(BIN)/lucent replay $(if $(URL),--url $(URL),)
 
+# Commit both outputs together: tests/unit/test_bench_report.py checks that they agree.
 .PHONY: bench
-bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json
+bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json and docs/performance.md's results
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report
+
+# Every section on small samples (~15 s of CPU), writing nothing: a bench that measures nothing
+# fails here, in `make test`, instead of in the next person's `make bench`.
+.PHONY: bench-quick
+bench-quick: $(VENV)/.installed ## Every bench section on small samples; fails if one measures nothing
+	$(BIN)/python -m bench.run --quick
 
 # sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH.
 .PHONY: build

@@ -1,5 +1,6 @@
 """(3) Cold start: import and init of each function module in a fresh interpreter, against
-``import boto3`` alone in the same kind of interpreter. Medians of N runs.
+``import boto3`` alone in the same kind of interpreter. Medians of N runs, with min and max; the
+ratio is each run's own (function / ``import boto3`` of the same round).
 
 Each run is a new ``python`` process (as a new Lambda container is). The time is measured inside
 the process around the import, so interpreter start-up, which Lambda pays for every runtime
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
 from bench import common
+from bench.common import NothingMeasured, Spread
 from lucent_dev import template as tpl
 
 _IMPORT_FUNCTION = """
@@ -50,39 +51,44 @@ def _env() -> dict[str, str]:
 
 
 def _once(code: str, *args: str, env: dict[str, str], service: str) -> tuple[float, int]:
-    result = subprocess.run(
+    what = f"cold start of {service}"
+    stdout = common.child_process(
         [sys.executable, "-c", code, *args],
-        env={**env, "POWERTOOLS_SERVICE_NAME": service},
-        capture_output=True,
-        text=True,
-        check=True,
+        what=what,
         timeout=60,
+        env={**env, "POWERTOOLS_SERVICE_NAME": service},
     )
-    millis, modules = result.stdout.split()
-    return float(millis), int(modules)
+    millis, modules = stdout.split()
+    return common.positive(float(millis), f"{what}: import time"), int(modules)
 
 
-def run(runs: int = 7) -> dict[str, Any]:
+def run(quick: bool = False) -> dict[str, Any]:
+    runs = 1 if quick else 7
     env = _env()
     specs = {
         name: spec
         for name, spec in tpl.functions().items()
         if spec.module_file.is_file() and name != "CanaryFunction"
     }
-    _once(_IMPORT_BOTO3, env=env, service="bench")  # warm the page cache and .pyc files
-    for spec in specs.values():
-        _once(
-            _IMPORT_FUNCTION,
-            str(spec.module_file),
-            spec.handler.rsplit(".", 1)[1],
-            env=env,
-            service="bench",
-        )
+    if not specs:
+        raise NothingMeasured("template.yaml names no function module to import")
+    if not quick:  # warm the page cache and .pyc files
+        _once(_IMPORT_BOTO3, env=env, service="bench")
+        for spec in specs.values():
+            _once(
+                _IMPORT_FUNCTION,
+                str(spec.module_file),
+                spec.handler.rsplit(".", 1)[1],
+                env=env,
+                service="bench",
+            )
     baseline: list[float] = []
     samples: dict[str, list[float]] = {name: [] for name in specs}
+    ratios: dict[str, list[float]] = {name: [] for name in specs}
     modules: dict[str, int] = {}
     for _ in range(runs):  # interleaved, so drift on a noisy machine hits every module alike
-        baseline.append(_once(_IMPORT_BOTO3, env=env, service="bench")[0])
+        boto3_ms, boto3_modules = _once(_IMPORT_BOTO3, env=env, service="bench")
+        baseline.append(boto3_ms)
         for name, spec in specs.items():
             millis, count = _once(
                 _IMPORT_FUNCTION,
@@ -91,13 +97,23 @@ def run(runs: int = 7) -> dict[str, Any]:
                 env=env,
                 service=name,
             )
+            if count <= 1:
+                raise NothingMeasured(f"{name}: the import loaded {count} modules")
             samples[name].append(millis)
+            ratios[name].append(millis / boto3_ms)
             modules[name] = count
-    boto3_ms = common.median(baseline)
-    out: dict[str, Any] = {"runs": runs, "boto3_import_ms": boto3_ms, "functions": {}}
+    out: dict[str, Any] = {
+        "runs": runs,
+        "boto3_import_ms": Spread.of(baseline, "import boto3").as_dict(),
+        "boto3_modules": boto3_modules,
+        "functions": {},
+    }
     for name, values in samples.items():
-        ms = common.median(values)
-        out["functions"][name] = {"init_ms": ms, "ratio": ms / boto3_ms, "modules": modules[name]}
+        out["functions"][name] = {
+            "init_ms": Spread.of(values, f"cold start of {name}").as_dict(),
+            "ratio": Spread.of(ratios[name], f"cold start of {name}: ratio").as_dict(),
+            "modules": modules[name],
+        }
     return out
 
 

@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.common import NothingMeasured
 from lucent.ratelimit.window import sliding_window_decision
 
 WINDOW = 60.0
@@ -267,6 +268,8 @@ def run(*, seed: int = 20_260_101, duration: float = 6 * WINDOW) -> dict[str, An
     total = ClassStats()
     for stats in per_class.values():
         _merge(total, stats)
+    if not all(s.requests for s in per_class.values()) or not total.retry_after_checked:
+        raise NothingMeasured(f"empty sample: {per_class}")
     return {
         "seed": seed,
         "window_seconds": WINDOW,
