@@ -129,14 +129,14 @@ replay: $(VENV)/.installed ## Replay events/ as HTTP requests against the local 
 
 # Commit both outputs together: tests/unit/test_bench_report.py checks that they agree.
 .PHONY: bench
-bench: $(VENV)/.installed ## Measure speed, memory and accuracy; writes bench/results.json and docs/performance.md's results
+bench: $(VENV)/.installed .venv-py312/.installed ## Measure speed, memory and accuracy; writes bench/results.json and docs/performance.md's results
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.report
 
 # Every section on small samples (~15 s of CPU), writing nothing: a bench that measures nothing
 # fails here, in `make test`, instead of in the next person's `make bench`.
 .PHONY: bench-quick
-bench-quick: $(VENV)/.installed ## Every bench section on small samples; fails if one measures nothing
+bench-quick: $(VENV)/.installed .venv-py312/.installed ## Every bench section on small samples; fails if one measures nothing
 	$(BIN)/python -m bench.run --quick
 
 # sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH.
