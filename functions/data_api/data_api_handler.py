@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
@@ -55,6 +55,8 @@ RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
 }
 BODY_NOT_OBJECT = "Request body must be a JSON object"
+# The only body (PATCH) is one flat object; 32 levels leave room for bodies to come.
+MAX_BODY_DEPTH = 32
 
 tracer = get_tracer()
 app = APIGatewayRestResolver(serializer=dumps)
@@ -98,13 +100,21 @@ def query(model: type[M]) -> M:
 
 
 def body(model: type[M]) -> M:
-    raw: Any = app.current_event.body
+    raw: str | bytes | None = app.current_event.body
     try:
         if raw and app.current_event.is_base64_encoded:
-            raw = base64.b64decode(raw).decode("utf-8")
-        data = json.loads(raw) if raw and raw.strip() else None
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raw = base64.b64decode(raw)
+    except (ValueError, binascii.Error) as exc:
         raise BadRequest(BODY_NOT_OBJECT) from exc
+    if not raw or not raw.strip():
+        raise BadRequest(BODY_NOT_OBJECT)
+    try:
+        data = json_body.loads(raw, max_depth=MAX_BODY_DEPTH)
+    except json_body.InvalidJson as exc:
+        # A syntax error keeps the documented message; a duplicate key or too deep a nesting
+        # is named, as ingest names it (the same reader).
+        named = exc.reason != json_body.INVALID_JSON
+        raise BadRequest(exc.message if named else BODY_NOT_OBJECT) from None
     if not isinstance(data, dict):
         raise BadRequest(BODY_NOT_OBJECT)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -551,6 +552,59 @@ def test_bad_patch_bodies_are_400_naming_the_field(
     assert result.status == 400
     assert result.body == json.dumps({"error": error}).encode()
     assert api("GET", issue_path(issue.id)).json() == issue.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # Issue 9: these answered 500 (json.loads' RecursionError reached the resolver).
+        ("[" * 100_000, "Body is not valid JSON: nested too deeply"),
+        ('{"a":' * 5_000 + "1" + "}" * 5_000, "Body is not valid JSON: nested too deeply"),
+        (
+            '{"status": "open", "x": ' + "[" * 40 + "]" * 40 + "}",
+            "Body is not valid JSON: nested too deeply",
+        ),
+        # The last "status" won: "bogus" then "resolved" was a 200 setting "resolved".
+        (
+            '{"status": "bogus", "status": "resolved"}',
+            'Body is not valid JSON: duplicate key "status"',
+        ),
+        (
+            '{"status": "resolved", "status": "resolved"}',
+            'Body is not valid JSON: duplicate key "status"',
+        ),
+        ('{"status": "open", "x": {"k": 1, "k": 2}}', 'Body is not valid JSON: duplicate key "k"'),
+    ],
+)
+def test_patch_bodies_the_parser_refuses_are_400_and_change_nothing(
+    seeded: dict[str, demo_data.DemoData],
+    api: Callable[..., Result],
+    body: str,
+    error: str,
+) -> None:
+    issue = seeded[ORG_A].issues[0]
+    for base64_body in (False, True):
+        result = api(
+            "PATCH", issue_path(issue.id), principal=WRITE_A, body=body, base64_body=base64_body
+        )
+        assert (result.status, result.body) == (400, json.dumps({"error": error}).encode())
+        assert result.headers["Content-Type"] == "application/json"
+    assert api("GET", issue_path(issue.id)).json() == issue.model_dump(mode="json")
+
+
+def test_patch_body_nesting_within_the_bound_reaches_validation(
+    seeded: dict[str, demo_data.DemoData], api: Callable[..., Result]
+) -> None:
+    load_function("DataApiFunction")
+    bound = sys.modules["lucent_fn_DataApiFunction"].MAX_BODY_DEPTH
+    nested = "[" * (bound - 1) + "]" * (bound - 1)
+    result = api(
+        "PATCH",
+        issue_path(seeded[ORG_A].issues[0].id),
+        principal=WRITE_A,
+        body='{"status": "open", "x": ' + nested + "}",
+    )
+    assert result.body == b'{"error": "Invalid body field \'x\': Extra inputs are not permitted"}'
 
 
 # --- methods and paths ---------------------------------------------------------------------------

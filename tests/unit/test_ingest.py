@@ -20,10 +20,16 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from lucent import aws as lucent_aws
-from lucent import container
+from lucent import container, json_body
 from lucent.auth.credentials import CredentialKind
 from lucent.errors import InvalidBatch
-from lucent.ingest.batch import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES, MAX_EVENTS, parse_batch
+from lucent.ingest.batch import (
+    MAX_BODY_BYTES,
+    MAX_DECOMPRESSED_BYTES,
+    MAX_EVENTS,
+    MAX_JSON_DEPTH,
+    parse_batch,
+)
 from lucent.ingest.replays import GZIP_LEVEL
 from lucent.ingest.service import IngestService
 from lucent.settings import get_settings
@@ -432,6 +438,23 @@ BAD_REQUESTS: list[tuple[str, bytes | None, str]] = [
         + b"}]}",
         "Body is not valid JSON: nested too deeply",
     ),
+    ("unbalanced brackets", b"[" * 100_000, "Body is not valid JSON: nested too deeply"),
+    (
+        "duplicate key at the top",
+        b'{"session_id": "s", "sequence": 0, "events": [], "sequence": 1}',
+        'Body is not valid JSON: duplicate key "sequence"',
+    ),
+    (
+        "duplicate key inside an event",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3, "timestamp": 1, '
+        b'"data": {"source": 1, "positions": [{"x": 1, "x": 2}]}}]}',
+        'Body is not valid JSON: duplicate key "x"',
+    ),
+    (
+        "duplicate key in gzip",
+        _gz(b'{"session_id": "s", "session_id": "t", "sequence": 0, "events": []}'),
+        'Body is not valid JSON: duplicate key "session_id"',
+    ),
 ]
 
 
@@ -447,6 +470,65 @@ def test_bad_bodies_are_400_and_nothing_is_stored(
                 "body": error_body(message),
             }
     assert ingest.keys() == []
+
+
+def test_duplicate_keys_cannot_validate_one_batch_and_store_another(
+    ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9: this body was accepted with events_stored 1, and the object stored byte for byte
+    held 6,001 events and the traversal id (json.loads keeps the last of each key)."""
+    one = json.dumps({"type": 3, "timestamp": 1, "data": {}})
+    raw = (
+        '{"session_id":"../../x","sequence":0,"events":['
+        + ",".join([one] * 6000)
+        + '],"session_id":"ok","events":['
+        + one
+        + "]}"
+    ).encode()
+    capsys.readouterr()
+    response = ingest.post(raw)
+    assert response == {
+        "statusCode": 400,
+        "headers": JSON_CORS,
+        "body": error_body('Body is not valid JSON: duplicate key "session_id"'),
+    }
+    assert ingest.keys() == []
+    [by_reason] = [d for d in emf(capsys.readouterr().out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "duplicate_key"
+
+
+def batch_of_depth(levels: int) -> bytes:
+    """A valid batch whose JSON nests exactly ``levels`` objects and arrays deep."""
+    inner: Any = []
+    for _ in range(levels - 5):  # batch, events, event, data, then arrays to the bottom
+        inner = [inner]
+    body = {
+        "session_id": "deep",
+        "sequence": 0,
+        "events": [{"type": 5, "timestamp": 1, "data": {"tag": "x", "payload": inner}}],
+    }
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    assert json_body.depth(json.loads(raw)) == levels
+    return raw
+
+
+def test_the_nesting_bound_is_exact(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
+    """MAX_JSON_DEPTH levels are stored (parsed from inside the handler's stack, on this
+    interpreter), one more is 400; either way nothing raises past the reader."""
+    at_bound = batch_of_depth(MAX_JSON_DEPTH)
+    response = ingest.post(at_bound)
+    assert response["body"] == ok_body("deep", 0, 1).decode()
+    assert gzip.decompress(ingest.stored(key("deep"))[0]) == at_bound
+    capsys.readouterr()
+    response = ingest.post(batch_of_depth(MAX_JSON_DEPTH + 1).replace(b'"deep"', b'"deeper"'))
+    assert response == {
+        "statusCode": 400,
+        "headers": JSON_CORS,
+        "body": error_body("Body is not valid JSON: nested too deeply"),
+    }
+    assert ingest.keys() == [key("deep")]
+    [by_reason] = [d for d in emf(capsys.readouterr().out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "too_deep"
 
 
 def test_invalid_base64_is_400(ingest: Ingest) -> None:
