@@ -270,6 +270,31 @@ def test_content_type_parameters_and_case_are_ignored(ingest: Ingest) -> None:
     assert len(ingest.keys()) == 4
 
 
+def test_integral_numbers_are_integers_and_stored_as_sent(ingest: Ingest) -> None:
+    """JSON has one number type: 1.0 and 1e3 are integers (JSON Schema's ``integer`` agrees, and
+    Python's json.dumps(1.0) writes 1.0). The object key uses the value, the object the bytes."""
+    raw = (
+        b'{"session_id":"floaty","sequence":1e3,"sent_at":1767225601000.0,'
+        b'"events":[{"type":4.0,"timestamp":1.7672256e12,"data":{"href":"https://a.example/"}},'
+        b'{"type":3,"timestamp":1767225600100.00,"data":{"source":1}}]}'
+    )
+    response = ingest.post(raw)
+    assert response == {
+        "statusCode": 200,
+        "headers": JSON_CORS,
+        "body": ok_body("floaty", 1000, 2).decode(),
+    }
+    assert ingest.keys() == ["replays/org_a/floaty/0000001000.json.gz"]
+    assert gzip.decompress(ingest.stored(key("floaty", 1000))[0]) == raw
+
+
+def test_null_optional_fields_are_accepted_and_stored_as_sent(ingest: Ingest) -> None:
+    raw = batch(window_id=None, sent_at=None, metadata=None)
+    assert b'"metadata":null' in raw
+    assert ingest.post(raw)["body"] == ok_body().decode()
+    assert gzip.decompress(ingest.stored(key())[0]) == raw
+
+
 def test_content_type_header_name_is_case_insensitive(ingest: Ingest) -> None:
     response = ingest.post(batch(), content_type=None, headers={"content-type": "text/plain"})
     assert response["statusCode"] == 200
@@ -359,9 +384,29 @@ BAD_REQUESTS: list[tuple[str, bytes | None, str]] = [
         "Invalid batch: sequence: Input should be a valid integer",
     ),
     (
-        "sequence is a float",
-        json.dumps({"session_id": "s", "sequence": 1.0, "events": events()}).encode(),
+        "sequence with a fraction",
+        json.dumps({"session_id": "s", "sequence": 1.5, "events": events()}).encode(),
         "Invalid batch: sequence: Input should be a valid integer",
+    ),
+    (
+        "sequence too large for a float to hold",
+        b'{"session_id": "s", "sequence": 1e400, "events": [{"type": 3, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: sequence: Input should be a valid integer",
+    ),
+    (
+        "integral sequence over ten digits",
+        b'{"session_id": "s", "sequence": 1e10, "events": [{"type": 3, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: sequence: Input should be less than or equal to 9999999999",
+    ),
+    (
+        "type with a fraction",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3.5, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: events.0.type: Input should be a valid integer",
+    ),
+    (
+        "timestamp is a bool",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3, "timestamp": true, "data": {}}]}',
+        "Invalid batch: events.0.timestamp: Input should be a valid integer",
     ),
     (
         "sequence is a string",
@@ -977,6 +1022,25 @@ def test_openapi_document_is_valid() -> None:
     [
         {"session_id": "s", "sequence": 0, "events": events()},
         {"session_id": "s", "sequence": 0, "events": events(), "sent_at": "2026-01-01T00:00:00Z"},
+        # null optional fields, integral numbers: accepted by both (issue 9: the schema said no
+        # to the first, the decoder to the second)
+        {"session_id": "s", "sequence": 0, "events": events(), "metadata": None},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": None},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": None},
+        {"session_id": "s", "sequence": 1.0, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 2.0, "timestamp": 1e3, "data": {}}]},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": 1767225601000.0},
+        {"session_id": "s", "sequence": 9999999999.0, "events": events()},
+        # refused by both
+        {"session_id": "s", "sequence": 1.5, "events": events()},
+        {"session_id": "s", "sequence": True, "events": events()},
+        {"session_id": "s", "sequence": "1", "events": events()},
+        {"session_id": "s", "sequence": 1e10, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": False, "data": {}}]},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": "w" * 257},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": 7},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": True},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": 1, "data": None}]},
         {"session_id": "s", "sequence": 0, "events": [], "window_id": "w"},
         {"session_id": "../x", "sequence": 0, "events": events()},
         {"session_id": "s", "sequence": -1, "events": events()},

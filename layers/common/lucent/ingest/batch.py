@@ -13,7 +13,10 @@ holds it to that.
 * JSON is read by ``lucent.json_body`` (duplicate keys refused anywhere, nesting bounded by
   ``MAX_JSON_DEPTH``: a full DOM snapshot nests two levels per DOM level, so pydantic-core's own
   parser, which stops at 200, would refuse real pages) and then validated by pydantic in strict
-  mode (no bool or string for an int).
+  mode (no bool or string for an int). Integer fields take any number without a fractional part
+  (``1.0``, ``1e3``): JSON has one number type, JSON Schema's ``integer`` admits them, and a
+  Python integration's ``json.dumps(1.0)`` sends ``1.0``. Only the validated value is converted;
+  the stored bytes are what was sent.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from lucent import json_body
@@ -51,13 +54,24 @@ SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHOWN_MEDIA_TYPE_CHARS = 100
 
 
+def _integral(value: Any) -> Any:
+    """A float with no fractional part as the int it is; anything else for strict validation."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON writes it: 3, 3.0 or 3e0; not true, 3.5, "3" or Infinity.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+
+
 class ReplayEvent(BaseModel):
     """An rrweb event: at least type, timestamp (ms) and data; other keys are kept as sent."""
 
     model_config = ConfigDict(strict=True, extra="allow")
 
-    type: int
-    timestamp: int
+    type: JsonInt
+    timestamp: JsonInt
     data: dict[str, Any]
 
 
@@ -67,7 +81,7 @@ class ReplayBatch(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
     session_id: str
-    sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)]
+    sequence: Annotated[JsonInt, Field(ge=0, le=MAX_SEQUENCE)]
     events: Annotated[list[ReplayEvent], Field(min_length=1)]
     window_id: Annotated[str, Field(max_length=256)] | None = None
     sent_at: Any = None
@@ -88,6 +102,7 @@ class ReplayBatch(BaseModel):
     @field_validator("sent_at")
     @classmethod
     def _sent_at(cls, value: Any) -> Any:
+        value = _integral(value)
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
