@@ -4,7 +4,7 @@ Thin: Powertools' REST resolver routes, ``lucent.data_api.service.DataService`` 
 ``LucentError`` becomes a response through ``lucent.http.error_response``, the one mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
--> parameters and body (400) -> data (404). Request validation uses the pydantic models of
+-> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation uses the pydantic models of
 ``lucent.data_api.models`` but is called from the routes rather than through Powertools'
 ``enable_validation``: that middleware runs before any other, so a token without
 ``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
@@ -37,8 +37,15 @@ from lucent.data_api.models import (
 )
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
-from lucent.errors import BadRequest, ConfigurationError, LucentError, MethodNotAllowed, NotFound
-from lucent.http import dumps, error_response, internal_error_response
+from lucent.errors import (
+    BadRequest,
+    ConfigurationError,
+    LucentError,
+    MethodNotAllowed,
+    NotFound,
+    UnsupportedMediaType,
+)
+from lucent.http import dumps, error_response, header, internal_error_response
 from lucent.observability import get_tracer, logger, metrics
 from lucent.settings import get_settings
 
@@ -55,6 +62,8 @@ RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
 }
 BODY_NOT_OBJECT = "Request body must be a JSON object"
+JSON_MEDIA_TYPE = "application/json"
+_SHOWN_MEDIA_TYPE_CHARS = 100
 # The only body (PATCH) is one flat object; 32 levels leave room for bodies to come.
 MAX_BODY_DEPTH = 32
 
@@ -97,6 +106,19 @@ def query(model: type[M]) -> M:
         return model.model_validate(dict(params))
     except ValidationError as exc:
         raise BadRequest(_describe(exc, "query parameter")) from exc
+
+
+def require_json_body() -> None:
+    """A body is sent as application/json (parameters ignored, any letter case), else 415.
+
+    Called after the scope check: a token that may not write gets its 403 whatever it sends.
+    """
+    value = json_body.media_type(header(app.current_event.raw_event, "content-type"))
+    if value is None:
+        raise UnsupportedMediaType(f"Missing Content-Type: send {JSON_MEDIA_TYPE}")
+    if value != JSON_MEDIA_TYPE:
+        shown = value[:_SHOWN_MEDIA_TYPE_CHARS]
+        raise UnsupportedMediaType(f"Unsupported content type: {shown}; send {JSON_MEDIA_TYPE}")
 
 
 def body(model: type[M]) -> M:
@@ -142,6 +164,7 @@ def get_issue(issue_id: str) -> dict[str, Any]:
 @app.patch(ISSUE)
 def update_issue(issue_id: str) -> dict[str, Any]:
     caller = principal(WRITE_ISSUES_SCOPE)
+    require_json_body()
     issue = service().update_issue_status(caller, issue_id, body(IssueStatusUpdate))
     logger.info(
         "issue status updated",

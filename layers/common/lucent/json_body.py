@@ -50,6 +50,17 @@ class InvalidJson(ValueError):
         self.reason = reason
 
 
+def media_type(content_type: str | None) -> str | None:
+    """The media type of a Content-Type header, lower case, parameters dropped; None if absent.
+
+    ``"Application/JSON; charset=utf-8"`` is ``"application/json"``; an empty or blank header is
+    no header.
+    """
+    if content_type is None or not content_type.strip():
+        return None
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def duplicate_key_message(key: str) -> str:
     shown = key if len(key) <= _SHOWN_KEY_CHARS else key[:_SHOWN_KEY_CHARS] + "..."
     return f"{NOT_JSON}: duplicate key {json.dumps(shown)}"

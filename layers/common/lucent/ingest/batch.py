@@ -128,9 +128,9 @@ class DecodedBatch:
 
 def media_type(content_type: str | None) -> str:
     """The supported media type of a Content-Type header (parameters ignored, any letter case)."""
-    if content_type is None or not content_type.strip():
+    value = json_body.media_type(content_type)
+    if value is None:
         raise UnsupportedContentType("Missing Content-Type: send application/json or text/plain")
-    value = content_type.split(";", 1)[0].strip().lower()
     if value not in SUPPORTED_MEDIA_TYPES:
         shown = value[:_SHOWN_MEDIA_TYPE_CHARS]
         raise UnsupportedContentType(
