@@ -71,6 +71,28 @@ def test_authorizer_imports_stay_lean() -> None:
     assert "aws_lambda_powertools.event_handler" not in json.loads(loaded.stdout)
 
 
+def test_ingest_imports_no_pydantic() -> None:
+    """Ingest validates batches with plain code (lucent.ingest.batch): pydantic's import and model
+    build stay out of its cold start (docs/performance.md)."""
+    code = (
+        "import sys, json; from lucent_dev import template as t; "
+        "t.load_handler(t.functions()['IngestFunction']); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    env_vars = {"POWERTOOLS_SERVICE_NAME": "ingest", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env_vars, "PATH": "/usr/bin:/bin"},
+    )
+    top_level = set(json.loads(result.stdout))
+    assert "lucent" in top_level
+    assert "aws_lambda_powertools" in top_level
+    assert not top_level & {"pydantic", "pydantic_core"}
+
+
 def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
     """A hanging S3 or DynamoDB must fail in our code (503 / fail-open), not time the Lambda out."""
     from lucent.aws import CLIENT_CONFIG
