@@ -136,7 +136,7 @@ bench: $(VENV)/.installed .venv-py312/.installed ## Measure speed, memory and ac
 # Every section on small samples (~15 s of CPU), writing nothing: a bench that measures nothing
 # fails here, in `make test`, instead of in the next person's `make bench`.
 .PHONY: bench-quick
-bench-quick: $(VENV)/.installed .venv-py312/.installed ## Every bench section on small samples; fails if one measures nothing
+bench-quick: $(VENV)/.installed $(if $(PY312),.venv-py312/.installed,) ## Every bench section on small samples; fails if one measures nothing
 	$(BIN)/python -m bench.run --quick
 
 # sam build runs without containers but needs the runtime's interpreter (python3.12) on PATH.
