@@ -206,3 +206,24 @@ class StorageUnavailable(ServiceUnavailable):
 
     def __init__(self, retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS) -> None:
         super().__init__(STORAGE_UNAVAILABLE, retry_after_seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection (functions/detection, docs/detection.md). Not client errors: each makes the SQS
+# message fail, so that SQS delivers it again (and, past maxReceiveCount, moves it to the DLQ).
+
+
+class DetectionUnavailable(Exception):
+    """S3 or the data table failed while detecting: the message is retried."""
+
+
+class SessionStateConflict(Exception):
+    """Another invocation advanced this session's watermark first: reload and go on from it."""
+
+
+class IssueWriteConflict(Exception):
+    """An issue (or user marker) changed between read and write: read again and retry."""
+
+
+class SequenceGap(Exception):
+    """A later batch arrived before an earlier one: wait for the earlier one (retried)."""

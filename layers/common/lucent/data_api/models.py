@@ -109,6 +109,10 @@ class Issue(_Response):
     url: str
     status_updated_at: AwareDatetime | None = None
     status_updated_by: str | None = None
+    # Detection (docs/detection.md): the element an issue is about (null for errors), and when a
+    # resolved issue last came back (its status then set to open by ``system:detection``).
+    selector: str | None = None
+    regressed_at: AwareDatetime | None = None
 
 
 class Signal(_Response):
@@ -122,6 +126,7 @@ class Signal(_Response):
     occurred_at: AwareDatetime
     url: str
     selector: str | None = None
+    text: str | None = Field(default=None, description="visible text of the element, ≤ 80 chars")
     detail: str
 
 

@@ -92,6 +92,10 @@ def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
         item["status_updated_at"] = _s(isoformat(issue.status_updated_at))
     if issue.status_updated_by is not None:
         item["status_updated_by"] = _s(issue.status_updated_by)
+    if issue.selector is not None:
+        item["selector"] = _s(issue.selector)
+    if issue.regressed_at is not None:
+        item["regressed_at"] = _s(isoformat(issue.regressed_at))
     return item
 
 
@@ -111,6 +115,8 @@ def issue_from_item(item: Mapping[str, Any]) -> Issue:
             "url": item["url"]["S"],
             "status_updated_at": item.get("status_updated_at", {}).get("S"),
             "status_updated_by": item.get("status_updated_by", {}).get("S"),
+            "selector": item.get("selector", {}).get("S"),
+            "regressed_at": item.get("regressed_at", {}).get("S"),
         }
     )
 
@@ -133,6 +139,8 @@ def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
     }
     if signal.selector is not None:
         item["selector"] = _s(signal.selector)
+    if signal.text is not None:
+        item["text"] = _s(signal.text)
     return item
 
 
@@ -147,6 +155,7 @@ def signal_from_item(item: Mapping[str, Any]) -> Signal:
             "occurred_at": item["occurred_at"]["S"],
             "url": item["url"]["S"],
             "selector": item.get("selector", {}).get("S"),
+            "text": item.get("text", {}).get("S"),
             "detail": item["detail"]["S"],
         }
     )
