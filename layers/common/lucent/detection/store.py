@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lucent.detection.ids import iso
+from lucent.detection.insights import DerivedInsight, IssueRow
 from lucent.detection.rules import SYSTEM_ACTOR
 from lucent.errors import DetectionUnavailable, IssueWriteConflict, SessionStateConflict
 
@@ -569,3 +570,95 @@ def timeline_item(
 
 def _iso(millis: int) -> str:
     return iso(millis)
+
+
+# --- insights (functions/insights) ---------------------------------------------------------------
+
+
+class InsightsStore:
+    """Reads organizations and their issues, replaces an organization's derived insights."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    def _query_all(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(pk), ":prefix": _s(prefix)},
+        }
+        while True:
+            try:
+                response = self._db.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise DetectionUnavailable("query failed") from exc
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def organizations(self) -> list[str]:
+        return [i["org_id"]["S"] for i in self._query_all(ORGS_PK, "ORG#")]
+
+    def issues(self, org_id: str) -> list[IssueRow]:
+        rows = []
+        for item in self._query_all(org_pk(org_id), "ISSUE#"):
+            hours = item.get("occ_hours", {}).get("M", {})
+            rows.append(
+                IssueRow(
+                    id=item["id"]["S"],
+                    title=item["title"]["S"],
+                    kind=item["kind"]["S"],
+                    status=item["status"]["S"],
+                    url=item["url"]["S"],
+                    occurrences=int(item["occurrences"]["N"]),
+                    sessions_affected=int(item["sessions_affected"]["N"]),
+                    first_seen=item["first_seen"]["S"],
+                    hours={k: int(v["N"]) for k, v in hours.items()},
+                )
+            )
+        return rows
+
+    def replace_derived(self, org_id: str, insights: Sequence[DerivedInsight]) -> int:
+        """Write these insights and delete the derived ones they replace (seeded demo insights,
+        which carry no ``derived`` attribute, stay). Returns how many were deleted."""
+        keep = {i.id for i in insights}
+        stale = [
+            item["sk"]["S"]
+            for item in self._query_all(org_pk(org_id), "INSIGHT#")
+            if "derived" in item and item["id"]["S"] not in keep
+        ]
+        requests: list[Any] = [
+            {"PutRequest": {"Item": _insight_item(org_id, insight)}} for insight in insights
+        ]
+        requests += [
+            {"DeleteRequest": {"Key": {"pk": _s(org_pk(org_id)), "sk": _s(sk)}}} for sk in stale
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
+            while pending:
+                try:
+                    response = self._db.batch_write_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise DetectionUnavailable("batch_write_item failed") from exc
+                pending = dict(response.get("UnprocessedItems") or {})
+        return len(stale)
+
+
+def _insight_item(org_id: str, insight: DerivedInsight) -> dict[str, Any]:
+    """The Data API's insight layout (lucent.data_api.store.insight_item), marked derived."""
+    return {
+        "pk": _s(org_pk(org_id)),
+        "sk": _s(f"INSIGHT#{insight.id}"),
+        "entity": _s("insight"),
+        "derived": {"BOOL": True},
+        "id": _s(insight.id),
+        "title": _s(insight.title),
+        "summary": _s(insight.summary),
+        "category": _s(insight.category),
+        "impact": _s(insight.impact),
+        "related_issue_ids": {"L": [_s(i) for i in insight.related_issue_ids]},
+        "created_at": _s(insight.created_at),
+    }
