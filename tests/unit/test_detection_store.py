@@ -36,14 +36,15 @@ BUCKET = tpl.physical_name("ReplayBucket")
 class Rig:
     """S3 + the data table, the detection service, and the Data API reading the result."""
 
-    def __init__(self, dynamodb: Any, s3: Any) -> None:
+    def __init__(self, dynamodb: Any, s3: Any, org: str = ORG) -> None:
+        self.org = org
         self.dynamodb = dynamodb
         self.s3 = s3
         self.store = DetectionStore(dynamodb, TABLE, s3, BUCKET)
         self.service = DetectionService(self.store, clock=lambda: T0 + 86_400_000)
         self.data = DataService(DataStore(dynamodb, TABLE))
         self.reader = Principal(
-            org_id=ORG,
+            org_id=org,
             credential_id="cred_reader",
             kind=CredentialKind.API,
             scopes=frozenset({READ_SCOPE}),
@@ -51,7 +52,7 @@ class Rig:
         )
 
     def upload(self, session: str, sequence: int, events: list[Any], **extra: Any) -> str:
-        key = replay_key(ORG, session, sequence)
+        key = replay_key(self.org, session, sequence)
         body = json.dumps({"session_id": session, "sequence": sequence, "events": events, **extra})
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(body.encode()))
         return key

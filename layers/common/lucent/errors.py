@@ -169,6 +169,13 @@ class IssueNotFound(NotFound):
         super().__init__("Issue not found")
 
 
+class SessionNotFound(NotFound):
+    """Unknown here: the same bytes whether or not another organization has that session."""
+
+    def __init__(self) -> None:
+        super().__init__("Session not found")
+
+
 class InvalidCursor(BadRequest):
     """A ``cursor`` this listing did not produce (tampered, truncated, or from another list)."""
 

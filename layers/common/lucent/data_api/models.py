@@ -187,6 +187,40 @@ class SignalListParams(PageParams):
     issue_id: IssueId | None = None
 
 
+class TimelineKind(StrEnum):
+    PAGE_VIEW = "page_view"
+    CLICK = "click"
+    INPUT = "input"
+    SCROLL = "scroll"
+    ERROR = "error"
+    NETWORK_ERROR = "network_error"
+    SIGNAL = "signal"
+
+
+class TimelineEntry(_Response):
+    """One thing that happened in a session (docs/detection.md). Inputs name the element only:
+    what was typed is never stored."""
+
+    replay_timestamp_ms: int = Field(ge=0, description="offset from the start of the replay")
+    kind: TimelineKind
+    url: str | None = None
+    selector: str | None = None
+    text: str | None = None
+    detail: str | None = None
+    signal_kind: IssueKind | None = None
+    signal_id: SignalId | None = None
+    issue_id: IssueId | None = None
+
+
+class TimelinePage(Page[TimelineEntry]):
+    pass
+
+
+class TimelineParams(PageParams):
+    from_ms: int | None = Field(default=None, ge=0)
+    to_ms: int | None = Field(default=None, ge=0)
+
+
 class IssueStatusUpdate(BaseModel):
     """The PATCH body: exactly ``{"status": ...}``; any other field is refused."""
 
