@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
+from lucent_dev import target
 from lucent_dev import template as tpl
+from lucent_dev.cli import main
 from lucent_dev.local_api import LocalApi
 from tests.integration.live_api import client, ingest, public_key, send
 from tests.unit.test_detection import load_events
@@ -22,9 +25,21 @@ ORG = "org_pipeline"
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0) as running:
+def state_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lucent") / "dev.json"
+
+
+@pytest.fixture(scope="module")
+def api(state_path: Path) -> Iterator[LocalApi]:
+    with LocalApi(port=0, state_path=state_path) as running:
         yield running
+
+
+def recorded_now(name: str) -> list[dict[str, Any]]:
+    """A golden session moved to the present (insights look at the last 24 hours)."""
+    events = load_events(name)
+    shift = int(time.time() * 1000) - events[-1]["timestamp"]
+    return [{**e, "timestamp": e["timestamp"] + shift} for e in events]
 
 
 def bearer(api: LocalApi) -> str:
@@ -89,3 +104,37 @@ def test_a_posted_batch_yields_its_signals_within_5_seconds(api: LocalApi) -> No
     # Nothing went around the queue: the function was invoked by the poller only.
     assert api.pipeline is not None
     assert api.pipeline.pollers[0].stats.invocations >= 1
+
+
+def test_lucent_data_insights_local_fills_the_insights_list(
+    api: LocalApi, state_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    org = "org_insights_cli"
+    key = public_key(api, org)
+    issued = issue_credential(CredentialKind.API, org)
+    CredentialStore(client(api, "dynamodb"), api.names["CredentialsTable"]).put(issued)
+    assert (
+        ingest(
+            api, key, {"session_id": "cli-1", "sequence": 0, "events": recorded_now("shop")}
+        ).status
+        == 200
+    )
+    deadline = time.monotonic() + 5
+    while len(data(api, issued.secret, "/api/v1/issues")["items"]) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (
+        data(api, issued.secret, "/api/v1/insights")["items"] == []
+    )  # a fresh org: nothing seeded
+    monkeypatch.setattr(target, "DEV_STATE_PATH", state_path)
+    assert main(["data", "insights", "--local", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["insights"][org] == 2
+    insights = data(api, issued.secret, "/api/v1/insights")["items"]
+    issue_ids = {i["id"] for i in data(api, issued.secret, "/api/v1/issues")["items"]}
+    assert sorted(i["title"] for i in insights) == [
+        "4 new issues in the last 24 hours",
+        "4 open issues on /page/detection.html",
+    ]
+    for insight in insights:
+        assert set(insight["related_issue_ids"]) == issue_ids
