@@ -135,6 +135,8 @@ class SessionDetector:
 
     def _close_windows(self, ts: int) -> None:
         """Everything whose window ended before ``ts``: dead clicks are decided here."""
+        if not self.pending and not self.recent:
+            return
         still_open = []
         for candidate in self.pending:
             if ts - candidate["ts"] > DEAD_CLICK_WINDOW_MS:

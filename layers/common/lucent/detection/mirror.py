@@ -58,12 +58,16 @@ def _kept(attributes: Any) -> dict[str, str]:
 class NodeMirror:
     def __init__(self) -> None:
         self.nodes: dict[int, Node] = {}
+        # Selectors asked for since the last change: a page is clicked, scrolled and typed in
+        # far more often than it mutates.
+        self._selectors: dict[int, str | None] = {}
 
     # --- building -------------------------------------------------------------------------------
 
     def reset(self, snapshot_root: Any) -> None:
         """A FullSnapshot replaces everything."""
         self.nodes = {}
+        self._selectors.clear()
         self._add_tree(snapshot_root, None, None)
 
     def _opaque(self, node_id: int | None) -> bool:
@@ -136,6 +140,7 @@ class NodeMirror:
 
     def apply_mutation(self, data: dict[str, Any]) -> None:
         """An IncrementalSnapshot of source Mutation: removes, then adds, texts, attributes."""
+        self._selectors.clear()
         for removed in data.get("removes") or ():
             if isinstance(removed, dict) and isinstance(removed.get("id"), int):
                 self._remove(removed["id"])
@@ -217,6 +222,13 @@ class NodeMirror:
     def selector(self, node_id: int) -> str | None:
         """A CSS selector: ``tag#id`` when the element or an ancestor has a stable id, else a
         path of tags, stable classes and ``:nth-of-type`` up to ``body`` or MAX_SELECTOR_DEPTH."""
+        if node_id in self._selectors:
+            return self._selectors[node_id]
+        found = self._selector(node_id)
+        self._selectors[node_id] = found
+        return found
+
+    def _selector(self, node_id: int) -> str | None:
         element = self.element(node_id)
         if element is None:
             return None

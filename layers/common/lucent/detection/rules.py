@@ -6,6 +6,7 @@ detection (duplicates, retries, concurrent invocations) give the same signals an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import urlsplit
@@ -127,6 +128,7 @@ _DIGIT_RUN = re.compile(r"\d{3,}")
 _GENERATED_PREFIXES = ("css-", "sc-", "jsx-", "emotion-", "svelte-", "ember", "_")
 
 
+@functools.cache
 def is_stable_name(name: str) -> bool:
     """An id or class written by a person, not generated per build or per render."""
     return (
@@ -137,9 +139,15 @@ def is_stable_name(name: str) -> bool:
     )
 
 
+_PLAIN_IDENT = re.compile(r"[A-Za-z0-9_-]*")
+_IDENT_SPECIAL = re.compile(r"([^A-Za-z0-9_-])")
+
+
 def css_ident(name: str) -> str:
     """Escape what CSS needs escaped in an identifier (stable names rarely need it)."""
-    return re.sub(r"([^A-Za-z0-9_-])", r"\\\1", name)
+    if _PLAIN_IDENT.fullmatch(name):
+        return name
+    return _IDENT_SPECIAL.sub(r"\\\1", name)
 
 
 # --- fingerprints, titles, severity ------------------------------------------------------------

@@ -99,8 +99,10 @@ class DetectionService:
             return None
         org_id, session_id, sequence = parsed
         outcome = Outcome(org_id, session_id, sequence)
+        record: SessionRecord | None = None
         while True:
-            record = self._store.load_session(org_id, session_id) or SessionRecord()
+            if record is None:  # first, and after a conflict: what is committed now
+                record = self._store.load_session(org_id, session_id) or SessionRecord()
             current = record.next_seq
             if current > sequence and not outcome.processed and not outcome.skipped:
                 outcome.duplicate = True
@@ -113,16 +115,17 @@ class DetectionService:
                 batch = {"events": []}  # give the missing batch up: an empty one in its place
                 outcome.skipped.append(current)
             try:
-                found = self._apply(org_id, session_id, current, record, batch)
+                signals, dropped, record = self._apply(org_id, session_id, current, record, batch)
             except (SessionStateConflict, IssueWriteConflict):
                 outcome.conflicts += 1
                 if outcome.conflicts > MAX_CONFLICT_RETRIES:
                     raise
+                record = None
                 continue
             if batch.get("events"):
                 outcome.processed.append(current)
-            outcome.signals += found[0]
-            outcome.dropped_signals += found[1]
+            outcome.signals += signals
+            outcome.dropped_signals += dropped
 
     # --- one batch ------------------------------------------------------------------------------
 
@@ -133,7 +136,7 @@ class DetectionService:
         sequence: int,
         record: SessionRecord,
         batch: dict[str, Any],
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, SessionRecord]:
         detector = SessionDetector(record.detector)
         findings = detector.feed(batch["events"])
         kept, dropped = _cap_issues(findings)
@@ -195,7 +198,7 @@ class DetectionService:
         )
         now = iso(self._clock())
         self._store.commit(org_id, session_id, sequence, new_record, changes, now=now)
-        return len(kept), dropped
+        return len(kept), dropped, new_record
 
 
 def _cap_issues(findings: BatchFindings) -> tuple[list[tuple[int, DetectedSignal]], int]:
