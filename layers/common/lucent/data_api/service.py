@@ -37,9 +37,10 @@ from lucent.data_api.models import (
 from lucent.data_api.store import DataStore
 from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
 
+# The ingest rule for session ids: one that cannot exist is not looked up.
+from lucent.ingest.batch import SESSION_ID
+
 ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
-# lucent.ingest.batch.SESSION_ID: a session id that cannot exist is not looked up.
-SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 TIMELINE_POSITION = re.compile(r"^\d{10}\.\d{5}$")
 # Stored compact timeline keys -> the response's field names.
 _TIMELINE_FIELDS = {"t": "replay_timestamp_ms", "k": "kind", "kind": "signal_kind"}
