@@ -40,6 +40,7 @@ from lucent.redaction import redact_text
 from lucent_dev import demo
 from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, Gateway, HttpRequest, HttpResponse
+from lucent_dev.pipeline import DetectionPipeline
 
 REGION = "us-east-1"
 DEFAULT_PORT = 3000
@@ -564,6 +565,7 @@ class LocalApi:
         self._saved_env: dict[str, str | None] = {}
         self._log_lock = threading.Lock()
         self._saved_log_level: int | None = None
+        self.pipeline: DetectionPipeline | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -593,6 +595,10 @@ class LocalApi:
                 self.env, errors=sys.stderr, quiet=not self.function_logs
             )
             self.gateway = Gateway(self.containers, stage=STAGE, region=REGION)
+            # S3 -> SQS -> DetectionFunction, as template.yaml says (lucent_dev.pipeline).
+            self.pipeline = DetectionPipeline(
+                self.aws, self.names, self.env, errors=sys.stderr, quiet=not self.function_logs
+            ).start()
         except BaseException:
             self._shutdown_quietly()
             raise
@@ -628,6 +634,9 @@ class LocalApi:
             self._http.server_close()
             self._http = None
             self._thread = None
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

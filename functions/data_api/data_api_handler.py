@@ -34,6 +34,7 @@ from lucent.data_api.models import (
     IssueStatusUpdate,
     PageParams,
     SignalListParams,
+    TimelineParams,
 )
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
@@ -53,6 +54,7 @@ ISSUES = "/api/v1/issues"
 ISSUE = "/api/v1/issues/<issue_id>"
 SIGNALS = "/api/v1/signals"
 INSIGHTS = "/api/v1/insights"
+TIMELINE = "/api/v1/sessions/<session_id>/timeline"
 
 # The methods each resource answers; any other method on it is a 405 with this Allow list.
 RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
@@ -60,6 +62,10 @@ RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "/api/v1/issues/{issue_id}": (re.compile(r"^/api/v1/issues/[^/]+$"), ("GET", "PATCH")),
     "/api/v1/signals": (re.compile(r"^/api/v1/signals$"), ("GET",)),
     "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
+    "/api/v1/sessions/{session_id}/timeline": (
+        re.compile(r"^/api/v1/sessions/[^/]+/timeline$"),
+        ("GET",),
+    ),
 }
 BODY_NOT_OBJECT = "Request body must be a JSON object"
 JSON_MEDIA_TYPE = "application/json"
@@ -184,6 +190,13 @@ def list_signals() -> dict[str, Any]:
 def list_insights() -> dict[str, Any]:
     caller = principal(READ_SCOPE)
     return service().list_insights(caller, query(PageParams)).model_dump(mode="json")
+
+
+@app.get(TIMELINE)
+def session_timeline(session_id: str) -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    page = service().session_timeline(caller, session_id, query(TimelineParams))
+    return page.model_dump(mode="json")
 
 
 # --- errors: all through lucent.http ------------------------------------------------------------

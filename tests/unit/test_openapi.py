@@ -214,6 +214,8 @@ def test_forbidden_examples_are_the_errors_the_code_raises() -> None:
         (m.SignalPage, "SignalPage"),
         (m.InsightPage, "InsightPage"),
         (m.IssueStatusUpdate, "IssueStatusUpdate"),
+        (m.TimelineEntry, "TimelineEntry"),
+        (m.TimelinePage, "TimelinePage"),
     ],
 )
 def test_schemas_have_the_models_fields(model: type[Any], schema: str) -> None:
@@ -233,6 +235,7 @@ def test_schemas_have_the_models_fields(model: type[Any], schema: str) -> None:
         (m.Severity, "Severity"),
         (m.InsightCategory, "InsightCategory"),
         (m.Impact, "Impact"),
+        (m.TimelineKind, "TimelineKind"),
     ],
 )
 def test_enums_match(enum: type[Any], schema: str) -> None:
