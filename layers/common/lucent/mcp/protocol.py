@@ -58,6 +58,10 @@ ERROR_HTTP_STATUS: Mapping[int, int] = {
     METHOD_NOT_FOUND: 404,
 }
 
+# Errors about the method or its params rather than the envelope: the 2025 transports answer them
+# with HTTP 200 and the JSON-RPC error.
+METHOD_LEVEL_ERRORS = frozenset({METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR})
+
 # --- headers and _meta keys ----------------------------------------------------------------------
 
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
@@ -185,6 +189,14 @@ class Headers:
         return next((n for n in names if len(self.values.get(n, ())) > 1), None)
 
 
+def check_routing_headers(headers: Headers) -> None:
+    """Before routing by version: a repeated routing header is refused in either era (the
+    version that routes must be the one every later reader sees)."""
+    repeated = headers.repeated(ROUTING_HEADERS)
+    if repeated is not None:
+        raise RpcError(HEADER_MISMATCH, f"{repeated} header appears more than once")
+
+
 def is_modern(headers: Headers) -> bool:
     """Whether the request takes the 2026-07-28 path (any version header outside the
     handshake era, so that the modern ladder can refuse it with -32022 and the versions served)."""
@@ -194,9 +206,6 @@ def is_modern(headers: Headers) -> bool:
 
 def check_modern_envelope(message: Message, headers: Headers) -> str:
     """The 2026-07-28 checks, in the specification's order; the protocol version on success."""
-    repeated = headers.repeated(ROUTING_HEADERS)
-    if repeated is not None:
-        raise RpcError(HEADER_MISMATCH, f"{repeated} header appears more than once")
     meta = message.params.get("_meta")
     if not isinstance(meta, dict):
         raise RpcError(

@@ -207,6 +207,7 @@ class McpServer:
         try:
             message = rpc.parse_message(body)
             outcome.rpc_method = message.method
+            rpc.check_routing_headers(request.headers)
             if message.is_notification:
                 # Never acted upon, whatever the method says (a "tools/call" without an id
                 # included): only the version is checked, as for a request.
@@ -229,7 +230,7 @@ class McpServer:
                 if modern or message is None
                 # The 2025 transports answer method-level errors with 200 (a 4xx with a JSON-RPC
                 # body is lost on some of their clients); envelope errors stay 400.
-                else (400 if error.code == rpc.INVALID_REQUEST else 200)
+                else (200 if error.code in rpc.METHOD_LEVEL_ERRORS else 400)
             )
             request_id = message.id if message is not None else None
             return HttpReply.json(status, rpc.error_message(request_id, error))
