@@ -69,6 +69,7 @@ def server() -> McpServer:
         data_service,
         BearerRateLimit(limiter, _limiter_unavailable),
         allowed_origins=frozenset(settings.mcp_allowed_origins),
+        authorization_server=settings.mcp_authorization_server,
         telemetry=_AuditTelemetry(),
         retry_after_seconds=settings.unavailable_retry_after_seconds,
     )

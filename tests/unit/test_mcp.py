@@ -148,7 +148,7 @@ def test_resource_metadata_is_rfc9728_without_a_token(mcp: Callable[..., Reply])
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.json() == {
         "resource": f"{BASE}/mcp",
-        "authorization_servers": [],
+        "authorization_servers": [BASE],
         "scopes_supported": ["read:lucent", "write:issues"],
         "bearer_methods_supported": ["header"],
         "resource_name": "Lucent MCP server",

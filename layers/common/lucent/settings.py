@@ -43,6 +43,9 @@ class Settings:
     # Browser origins allowed to call POST /mcp; any other Origin header is refused (403) against
     # DNS rebinding. Requests without Origin (every non-browser client) are not affected.
     mcp_allowed_origins: tuple[str, ...] = ()
+    # The OAuth authorization server named in the resource metadata; empty: this API's own base
+    # URL, where the OAuth server of the next issue is to be served (docs/mcp.md).
+    mcp_authorization_server: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
             metrics_namespace=source.get("POWERTOOLS_METRICS_NAMESPACE") or "Lucent",
             log_level=source.get("POWERTOOLS_LOG_LEVEL") or source.get("LOG_LEVEL") or "INFO",
             mcp_base_url=source.get("MCP_BASE_URL", "").rstrip("/"),
+            mcp_authorization_server=source.get("MCP_AUTHORIZATION_SERVER", "").rstrip("/"),
             mcp_allowed_origins=tuple(
                 origin.strip().rstrip("/")
                 for origin in source.get("MCP_ALLOWED_ORIGINS", "").split(",")

@@ -116,15 +116,18 @@ class Outcome:
     error: str | None = None
 
 
-def resource_metadata(request: McpRequest) -> dict[str, Any]:
+def resource_metadata(request: McpRequest, authorization_server: str = "") -> dict[str, Any]:
     """RFC 9728 protected-resource metadata of this MCP server.
 
-    ``authorization_servers`` is empty until the OAuth server (the next issue) is deployed:
-    tokens come from Organization settings -> MCP meanwhile (docs/mcp.md).
+    ``authorization_servers`` names where the OAuth server of the next issue is to be served:
+    this API's base URL unless configured. Until it is deployed, its RFC 8414 metadata answers
+    404 and OAuth-capable clients stop there; tokens come from Organization settings -> MCP and
+    go in the Authorization header meanwhile (docs/mcp.md). The field is never empty: RFC 9728
+    allows it, but the official Python SDK refuses metadata without an authorization server.
     """
     return {
         "resource": request.resource,
-        "authorization_servers": [],
+        "authorization_servers": [authorization_server or request.base_url],
         "scopes_supported": list(KNOWN_SCOPES),
         "bearer_methods_supported": list(MCP_BEARER_METHODS),
         "resource_name": "Lucent MCP server",
@@ -140,6 +143,7 @@ class McpServer:
         rate_limit: BearerRateLimit | None,
         *,
         allowed_origins: frozenset[str] = frozenset(),
+        authorization_server: str = "",
         telemetry: Telemetry | None = None,
         retry_after_seconds: int = 5,
     ) -> None:
@@ -147,6 +151,7 @@ class McpServer:
         self._service_factory = service_factory
         self._rate_limit = rate_limit
         self._allowed_origins = allowed_origins
+        self._authorization_server = authorization_server
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._retry_after = retry_after_seconds
 
@@ -154,7 +159,7 @@ class McpServer:
 
     def handle(self, request: McpRequest, outcome: Outcome | None = None) -> HttpReply:
         outcome = outcome if outcome is not None else Outcome()
-        refusal = _route(request, outcome, self._allowed_origins)
+        refusal = _route(request, outcome, self._allowed_origins, self._authorization_server)
         if refusal is not None:
             return refusal
         admitted = self._admit(request, outcome)
@@ -328,14 +333,19 @@ class McpServer:
 
 
 def _route(
-    request: McpRequest, outcome: Outcome, allowed_origins: frozenset[str]
+    request: McpRequest,
+    outcome: Outcome,
+    allowed_origins: frozenset[str],
+    authorization_server: str,
 ) -> HttpReply | None:
     """The answers that need no caller: metadata, unknown path, 405, refused Origin."""
     if request.path == MCP_RESOURCE_METADATA_PATH:
         if request.method not in ("GET", "HEAD"):
             return _method_not_allowed("GET")
         return HttpReply.json(
-            200, resource_metadata(request), {"Cache-Control": "public, max-age=3600"}
+            200,
+            resource_metadata(request, authorization_server),
+            {"Cache-Control": "public, max-age=3600"},
         )
     if request.path != MCP_PATH:
         return HttpReply.json(404, {"error": NOT_FOUND})
