@@ -475,14 +475,15 @@ def test_per_token_limit_is_429_with_retry_after_and_shared_with_the_data_api(
     refused = mcp(request("tools/list"), token=token)
     assert refused.status == 429
     assert refused.body == '{"error": "Rate limit exceeded"}'
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # The sliding window may keep a key refused into the next minute: up to two minutes.
+    assert 1 <= int(refused.headers["Retry-After"]) <= 120
     rest = data_api(event, LocalContext("DataApiFunction"))
     assert (rest["statusCode"], rest["body"]) == (429, '{"error": "Rate limit exceeded"}')
     rest_headers = {
         **rest.get("headers", {}),
         **{k: ", ".join(v) for k, v in rest.get("multiValueHeaders", {}).items()},
     }
-    assert 1 <= int(rest_headers["Retry-After"]) <= 60
+    assert 1 <= int(rest_headers["Retry-After"]) <= 120
     counter = dynamodb.get_item(
         TableName=seeded["RateLimitTable"], Key={"pk": {"S": f"bearer#{principal.credential_id}"}}
     )
