@@ -45,6 +45,14 @@ tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The official MCP clients (TypeScript SDK, Inspector CLI) that tests/integration/test_mcp_clients.py
+# runs against the local API (docs/mcp.md). `npm install --no-save` installs the locked versions:
+# `npm ci` refuses this lock because vite names an optional Windows-only package the registry
+# mirror here does not serve (napi-windows-process-start-time).
+tests/mcp/node_modules/.installed: tests/mcp/package.json tests/mcp/package-lock.json
+	npm install --prefix tests/mcp --no-save --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: venv
 venv: $(VENV)/.installed ## Create or refresh .venv with the pinned dependencies
 
@@ -91,6 +99,8 @@ validate: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed #
 # out with a notice, unless LUCENT_REQUIRE_BROWSER=1 (CI), where that is a failure.
 .PHONY: pytest
 pytest: $(VENV)/.installed ## Run the test suite
+	@command -v npm >/dev/null || { echo "error: npm is required for the MCP client tests (tests/mcp)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory tests/mcp/node_modules/.installed
 	@if [ -x "$(CHROMIUM)" ] && command -v npm >/dev/null; then \
 	  $(MAKE) --no-print-directory tests/browser/node_modules/.installed; \
 	  $(BIN)/pytest $(PYTEST_ARGS); \

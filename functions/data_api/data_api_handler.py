@@ -48,6 +48,9 @@ from lucent.errors import (
 )
 from lucent.http import dumps, error_response, header, internal_error_response
 from lucent.observability import get_tracer, logger, metrics
+from lucent.ratelimit.bearer import BearerRateLimit
+from lucent.ratelimit.limiter import RateLimiter
+from lucent.ratelimit.store import RateLimitStore
 from lucent.settings import get_settings
 
 ISSUES = "/api/v1/issues"
@@ -86,6 +89,23 @@ def service() -> DataService:
     return DataService(DataStore(dynamodb_client(settings), settings.require("data_table")))
 
 
+def _limiter_unavailable(caller: Principal, exc: Exception) -> None:
+    # Fail open (docs/data-api.md): the request goes on, the metric alarms.
+    logger.warning(
+        "rate limiter unavailable: request admitted (fail open)",
+        extra={"credential_id": caller.credential_id, "error": str(exc)},
+    )
+    metrics.add_metric(name="RateLimiterUnavailable", unit=MetricUnit.Count, value=1)
+
+
+@per_container
+def rate_limit() -> BearerRateLimit:
+    """The per-token limit shared with MCP: one budget per token (docs/data-api.md)."""
+    settings = get_settings()
+    store = RateLimitStore(dynamodb_client(settings), settings.require("rate_limit_table"))
+    return BearerRateLimit(RateLimiter(store), _limiter_unavailable)
+
+
 # --- request helpers -----------------------------------------------------------------------------
 
 
@@ -96,6 +116,7 @@ def principal(scope: str) -> Principal:
     if found is None:
         # The route is deployed behind the authorizer: no context means a misconfiguration.
         raise ConfigurationError("authorizer context missing or malformed")
+    rate_limit().admit(found)  # every authenticated request counts; 429 before the scope check
     require_scope(found, scope)
     return found
 

@@ -12,6 +12,7 @@ The routes are read here straight from the functions' ``Events`` (independently 
 from __future__ import annotations
 
 import http.client
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,6 +88,10 @@ NEIGHBOURS = [
     ("DataApi", "/api/v1/insights/ins_1"),
     ("DataApi", "/api/v2/issues"),
     ("DataApi", "/prod/api/v1/issues"),
+    ("McpApi", "/mcp/sse"),
+    ("McpApi", "/mcpx"),
+    ("McpApi", "/.well-known/oauth-protected-resource"),
+    ("McpApi", "/.well-known/oauth-protected-resource/mcp/extra"),
 ]
 
 
@@ -137,6 +142,20 @@ def test_every_declared_route_is_served(
 ) -> None:
     api_id, path, method, authorized = route
     status, headers, body = send(api, method, concrete(path))
+    if api_id == "McpApi":
+        # No authorizer: the function answers (docs/mcp.md). POST without a token is its 401
+        # with the resource-metadata challenge, the metadata is public, other methods are 405.
+        assert not authorized
+        if path == "/.well-known/oauth-protected-resource/mcp":
+            assert status == 200
+            assert json.loads(body)["resource"] == f"{api.url}/mcp"
+        elif method == "POST":
+            assert (status, body) == (401, b'{"error": "Missing or invalid bearer token"}')
+            assert headers["WWW-Authenticate"].startswith('Bearer resource_metadata="')
+        else:
+            want = b"" if method == "HEAD" else b'{"error": "Method not allowed"}'
+            assert (status, body, headers["Allow"]) == (405, want, "POST")
+        return
     if not authorized:
         # The one route without an authorizer is the ingest preflight: the function answers.
         assert (status, body) == (204, b"")

@@ -52,6 +52,34 @@ def insufficient_scope_challenge(scope: str) -> str:
     return f'Bearer error="insufficient_scope", scope="{scope}"'
 
 
+# --- MCP (POST /mcp, docs/mcp.md) -----------------------------------------------------------------
+# The MCP authorization spec (2025-11-25 and later) has clients discover the authorization server
+# from the challenge: every 401 and 403 names the RFC 9728 metadata document of this deployment,
+# an absolute URL that only the function can build (hence MCP's own REST API with no authorizer).
+
+MCP_PATH = "/mcp"
+MCP_RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+MCP_BEARER_METHODS = ("header",)
+
+
+def mcp_bearer_challenge(scope: str, resource_metadata_url: str) -> str:
+    """The challenge of an MCP 401: no usable token; where to read how to get one."""
+    return f'Bearer resource_metadata="{resource_metadata_url}", scope="{scope}"'
+
+
+def mcp_insufficient_scope_challenge(scope: str, resource_metadata_url: str) -> str:
+    """The challenge of an MCP 403 (step-up): a valid token without ``scope``."""
+    return (
+        f'Bearer error="insufficient_scope", scope="{scope}", '
+        f'resource_metadata="{resource_metadata_url}"'
+    )
+
+
+def missing_scope_message(scope: str) -> str:
+    """The 403 message of the Data API and MCP alike."""
+    return f"Missing required scope: {scope}"
+
+
 # --- CORS (ingest only: the Data API is for servers and agents) -----------------------------------
 
 # Retry-After is not CORS-safelisted: browser code reads it only when it is exposed explicitly.
@@ -128,4 +156,18 @@ def gateway_responses(api: ApiName) -> dict[str, Any]:
         ),
         "DEFAULT_4XX": _response(None, '{"error": $context.error.messageString}', cors, raw=True),
         "DEFAULT_5XX": _response(None, INTERNAL_ERROR, cors),
+    }
+
+
+def mcp_gateway_responses() -> dict[str, Any]:
+    """The ``GatewayResponses`` of the MCP API (no authorizer, so no authorizer types): what API
+    Gateway answers itself, in the same JSON shape as every other error."""
+    return {
+        "MISSING_AUTHENTICATION_TOKEN": _response(404, NOT_FOUND, {}),
+        "REQUEST_TOO_LARGE": _response(413, REQUEST_TOO_LARGE, {}),
+        "THROTTLED": _response(
+            429, RATE_LIMIT_EXCEEDED, {"Retry-After": str(THROTTLED_RETRY_AFTER_SECONDS)}
+        ),
+        "DEFAULT_4XX": _response(None, '{"error": $context.error.messageString}', {}, raw=True),
+        "DEFAULT_5XX": _response(None, INTERNAL_ERROR, {}),
     }

@@ -30,12 +30,22 @@ class Settings:
     # The canary (functions/canary): the deployed APIs it calls and where its credentials live.
     ingest_url: str = ""
     data_url: str = ""
+    mcp_url: str = ""
     canary_credentials_secret_arn: str = ""
     canary_events_dir: str = ""
     # Observability, as Powertools reads them (the authorizer's audit line reads them here).
     service_name: str = "service_undefined"
     metrics_namespace: str = "Lucent"
     log_level: str = "INFO"
+    # MCP (docs/mcp.md). The base URL of this deployment's MCP API as clients reach it (a custom
+    # domain with a base path needs it); empty: derived from each request's Host.
+    mcp_base_url: str = ""
+    # Browser origins allowed to call POST /mcp; any other Origin header is refused (403) against
+    # DNS rebinding. Requests without Origin (every non-browser client) are not affected.
+    mcp_allowed_origins: tuple[str, ...] = ()
+    # The OAuth authorization server named in the resource metadata; empty: this API's own base
+    # URL, where the OAuth server of the next issue is to be served (docs/mcp.md).
+    mcp_authorization_server: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,11 +63,19 @@ class Settings:
             endpoint_url=source.get("AWS_ENDPOINT_URL") or None,
             ingest_url=source.get("INGEST_URL", ""),
             data_url=source.get("DATA_URL", ""),
+            mcp_url=source.get("MCP_URL", ""),
             canary_credentials_secret_arn=source.get("CANARY_CREDENTIALS_SECRET_ARN", ""),
             canary_events_dir=source.get("CANARY_EVENTS_DIR", ""),
             service_name=source.get("POWERTOOLS_SERVICE_NAME") or "service_undefined",
             metrics_namespace=source.get("POWERTOOLS_METRICS_NAMESPACE") or "Lucent",
             log_level=source.get("POWERTOOLS_LOG_LEVEL") or source.get("LOG_LEVEL") or "INFO",
+            mcp_base_url=source.get("MCP_BASE_URL", "").rstrip("/"),
+            mcp_authorization_server=source.get("MCP_AUTHORIZATION_SERVER", "").rstrip("/"),
+            mcp_allowed_origins=tuple(
+                origin.strip().rstrip("/")
+                for origin in source.get("MCP_ALLOWED_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
         )
 
     def require(self, name: str) -> str:
