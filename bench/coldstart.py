@@ -5,8 +5,8 @@ both figures. The function's process runs in a Lambda-like environment (``LAMBDA
 ``AWS_LAMBDA_FUNCTION_NAME``, ``AWS_EXECUTION_ENV``, the template's variables) with tracing as
 deployed (``Tracing: Active``: Powertools' Tracer is on, the X-Ray SDK loaded and botocore
 patched), imports the handler module as Lambda does, and then builds what the first invocation
-builds: the handler's per-container ``service()`` (or the authorizer's ``authenticator()``), which
-creates its boto3 clients. No request is sent.
+builds: the handler's per-container ``service()`` (the authorizer's ``authenticator()``, MCP's
+``server()`` and tool list: ``FACTORIES``), which creates its boto3 clients. No request is sent.
 
 The figure is the child's CPU time (user + system, from ``wait4``), which a loaded machine
 inflates far less than wall time; wall time is reported beside it. Each round runs ``import
@@ -30,26 +30,32 @@ from bench.common import NothingMeasured, Spread
 from lucent_dev import template as tpl
 
 PY312 = tpl.PROJECT_ROOT / ".venv-py312" / "bin" / "python"
-# The per-container factory each handler builds on its first invocation. A function of the
-# template that is missing here fails the section: a new function must say how it starts.
+# What each handler builds on its first invocation (run after the module's import, with the
+# module as ``module``). A function of the template missing here fails the section: a new
+# function must say how it starts.
 FACTORIES = {
-    "AuthorizerFunction": "authenticator",
-    "DataAuthorizerFunction": "authenticator",
-    "IngestFunction": "service",
-    "DataApiFunction": "service",
+    "AuthorizerFunction": "module.authenticator()",
+    "DataAuthorizerFunction": "module.authenticator()",
+    "IngestFunction": "module.service()",
+    "DataApiFunction": "module.service()",
+    "McpFunction": "module.server(); import lucent.mcp.tools as t; t.tool_definitions()",
+    "DetectionFunction": "module.service()",
 }
-NOT_MEASURED = {"CanaryFunction": "scheduled every 5 minutes; its cold start is nobody's latency"}
+NOT_MEASURED = {
+    "CanaryFunction": "scheduled every 5 minutes; its cold start is nobody's latency",
+    "InsightsFunction": "scheduled hourly; its cold start is nobody's latency",
+}
 
 _FUNCTION = """
 import sys
 from importlib import util
-path, factory = sys.argv[1], sys.argv[2]
+path, first_invocation = sys.argv[1], sys.argv[2]
 spec = util.spec_from_file_location("lambda_function", path)
 module = util.module_from_spec(spec)
 sys.modules["lambda_function"] = module
 spec.loader.exec_module(module)
 module.lambda_handler
-getattr(module, factory)()
+exec(first_invocation)
 from lucent import aws
 services = [name for name, made in (("dynamodb", aws.dynamodb_client), ("s3", aws.s3_client),
             ("secretsmanager", aws.secretsmanager_client)) if made.cache_info().currsize]
@@ -151,7 +157,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         args = [python, "-c", _FUNCTION, str(spec.module_file), FACTORIES[name]]
         services[name] = _run(args, env, f"cold start of {name}")[2]
         if services[name] == "-":
-            raise NothingMeasured(f"{name}: its {FACTORIES[name]}() created no boto3 client")
+            raise NothingMeasured(f"{name}: `{FACTORIES[name]}` created no boto3 client")
     floors = sorted(set(services.values()))
     for clients in floors:
         _run([python, "-c", _BOTO3_CLIENTS, *clients.split(",")], base_env, f"boto3 + {clients}")

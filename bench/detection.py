@@ -7,25 +7,20 @@
 2. DynamoDB writes per batch: API calls and items written by the service, over a session of
    typical batches against moto (state, signals, timeline chunk, issues: batched where possible).
 3. Peak memory (tracemalloc) of detecting one 5,000-event batch, from its stored bytes.
-4. Cold start: the function module's import plus its first service (both boto3 clients), in a
-   fresh python3.12 when available, against ``import boto3`` in the same interpreter.
+Its cold start is in section 3 (bench/coldstart.py), measured like every other function's.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
 import sys
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
 from bench import common, payloads
 from lucent.detection.detector import SessionDetector
 from lucent.detection.store import STATE_GZIP_LEVEL, decode_batch_object
-from lucent_dev import template as tpl
 
 ORG = "org_bench"
 # The largest batch ingest accepts (lucent.ingest.batch.MAX_EVENTS), with a big page.
@@ -70,7 +65,7 @@ def _detect(stored: bytes, state_blob: bytes | None) -> bytes:
     return _state_blob(detector.state())
 
 
-def cpu() -> dict[str, Any]:
+def cpu(quick: bool = False) -> dict[str, Any]:
     out = {}
     for name, (stored, state_blob) in _batches().items():
         big = name.startswith("largest")
@@ -81,17 +76,19 @@ def cpu() -> dict[str, Any]:
         def subject(_: int, stored: bytes = stored, state_blob: bytes | None = state_blob) -> Any:
             return _detect(stored, state_blob)
 
-        floor_s, subject_s, ratio = common.paired(
-            floor, subject, min_seconds=0.4 if big else 0.15, rounds=5 if big else 7
+        measured = common.paired(
+            floor,
+            subject,
+            min_seconds=0.02 if quick else (0.4 if big else 0.15),
+            rounds=2 if quick else (5 if big else 7),
+            what=f"detection of {name}",
         )
         new_state = _detect(stored, state_blob)
         out[name] = {
             "stored_bytes": len(stored),
             "json_bytes": len(gzip.decompress(stored)),
             "state_bytes_after": len(new_state),
-            "floor_seconds": floor_s,
-            "detect_seconds": subject_s,
-            "ratio": ratio,
+            **measured.as_dict(),
         }
     return out
 
@@ -184,59 +181,13 @@ def memory() -> dict[str, Any]:
     }
 
 
-_COLD = """
-import sys, time
-t0 = time.perf_counter()
-if sys.argv[1] == "boto3":
-    import boto3
-else:
-    from importlib import util
-    spec = util.spec_from_file_location("detection_handler", sys.argv[1])
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.service()  # both clients, as the first invocation builds them
-t1 = time.perf_counter()
-print((t1 - t0) * 1000)
-"""
-
-
-def cold_start(runs: int = 7) -> dict[str, Any]:
-    py312 = tpl.PROJECT_ROOT / ".venv-py312" / "bin" / "python"
-    python = str(py312) if py312.exists() else sys.executable
-    env = {**os.environ, **common.function_env(), "POWERTOOLS_SERVICE_NAME": "detection"}
-    env["PYTHONPATH"] = str(tpl.PROJECT_ROOT / "layers" / "common")
-    module = str(tpl.functions()["DetectionFunction"].module_file)
-
-    def once(target: str) -> float:
-        result = subprocess.run(
-            [python, "-c", _COLD, target],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        return float(result.stdout.split()[-1])
-
-    once("boto3")
-    once(module)
-    base, subject = [], []
-    for _ in range(runs):
-        base.append(once("boto3"))
-        subject.append(once(module))
-    boto3_ms, function_ms = common.median(base), common.median(subject)
-    return {
-        "python": Path(python).name + " " + ("3.12" if py312.exists() else sys.version.split()[0]),
-        "runs": runs,
-        "boto3_import_ms": boto3_ms,
-        "function_with_clients_ms": function_ms,
-        "ratio": function_ms / boto3_ms,
-    }
-
-
-def run() -> dict[str, Any]:
-    return {"cpu": cpu(), "writes": writes(), "memory": memory(), "cold_start": cold_start()}
+def run(quick: bool = False) -> dict[str, Any]:
+    result = {"cpu": cpu(quick), "writes": writes(), "memory": memory()}
+    if result["writes"]["write_calls_per_batch"] <= 0:
+        raise common.NothingMeasured("detection: no DynamoDB write counted")
+    common.positive(result["memory"]["peak_bytes"], "detection: peak memory")
+    return result
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

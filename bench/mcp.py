@@ -1,100 +1,54 @@
-"""MCP: cold start against ``import boto3``, and warm ``tools/call list_issues`` CPU against the
-Data API's own list of the same page (docs/mcp.md, docs/performance.md).
+"""MCP's warm cost: ``tools/call list_issues`` CPU against the Data API's own list of the same page
+(docs/mcp.md, docs/performance.md). Its cold start is in section 3 (bench/coldstart.py), measured
+like every other function's; here, for reference, the import of the official SDK's server
+(``mcp.server.mcpserver``) in the same kind of fresh python3.12 process, against ``import boto3``.
 
-* Cold start, as bench/coldstart.py measures it (a fresh interpreter per run, the time taken
-  inside the process, medians of N runs), including client creation on both sides: the MCP
-  function's import, its per-container server (settings, boto3 session and DynamoDB client,
-  authenticator, limiter) and its tool list (the output schemas come from pydantic), against
-  ``import boto3`` plus ``boto3.client("dynamodb")``. Goal: ratio <= 2.0. For reference, the
-  import of the official SDK's server (``mcp.server.mcpserver``) is measured the same way.
-* Warm CPU: one ``tools/call list_issues`` (limit 25) through the MCP function against one
-  ``GET /api/v1/issues?limit=25`` through the Data API function, both with the same token and
-  AWS answered from a recording (bench/awsstub.py: botocore serialising, signing and parsing are
-  counted, moto and the network are not). Goal: ratio <= 1.5.
+One ``tools/call list_issues`` (limit 25) through the MCP function against one
+``GET /api/v1/issues?limit=25`` through the Data API function, both with the same token and AWS
+answered from a recording (bench/awsstub.py: botocore serialising, signing and parsing are
+counted, moto and the network are not). Goal: ratio <= 1.5.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from bench import common
+from bench import coldstart, common
 from bench.awsstub import Canned, Recorder, Replayer
-from bench.coldstart import _env
+from bench.common import Spread
 from lucent.auth.credentials import Principal
 from lucent_dev import demo
 from lucent_dev import template as tpl
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
 
-_MCP_INIT = """
-import sys, time
-t0 = time.perf_counter()
-from importlib import util
-spec = util.spec_from_file_location("mcp_handler", sys.argv[1])
-module = util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.server()
-from lucent.mcp.tools import tool_definitions
-tool_definitions()
-t1 = time.perf_counter()
-print((t1 - t0) * 1000, len(sys.modules))
-"""
-_BOTO3_CLIENT = """
-import sys, time
-t0 = time.perf_counter()
-import boto3
-boto3.client("dynamodb", region_name="us-east-1")
-t1 = time.perf_counter()
-print((t1 - t0) * 1000, len(sys.modules))
-"""
 _SDK_SERVER = """
-import sys, time
-t0 = time.perf_counter()
+import sys
 import mcp.server.mcpserver
-t1 = time.perf_counter()
-print((t1 - t0) * 1000, len(sys.modules))
+print("-", len(sys.modules))
+"""
+_BOTO3 = """
+import sys
+import boto3
+print("-", len(sys.modules))
 """
 PAGE = 25
 
 
-def _once(code: str, *args: str, env: dict[str, str]) -> tuple[float, int]:
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env={**env, "POWERTOOLS_SERVICE_NAME": "bench"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    millis, modules = result.stdout.split()
-    return float(millis), int(modules)
-
-
-def cold_start(runs: int = 7) -> dict[str, Any]:
-    env = _env()
-    module = str(tpl.functions()["McpFunction"].module_file)
-    _once(_BOTO3_CLIENT, env=env)  # warm the page cache and .pyc files
-    _once(_MCP_INIT, module, env=env)
-    mcp_ms, boto3_ms, sdk_ms = [], [], []
-    modules = 0
-    for _ in range(runs):
-        millis, modules = _once(_MCP_INIT, module, env=env)
-        mcp_ms.append(millis)
-        boto3_ms.append(_once(_BOTO3_CLIENT, env=env)[0])
-        sdk_ms.append(_once(_SDK_SERVER, env=env)[0])
-    mcp, boto3 = common.median(mcp_ms), common.median(boto3_ms)
+def sdk_server_import(quick: bool) -> dict[str, Any]:
+    """CPU of a fresh process importing the SDK's server, and of one importing boto3."""
+    python = coldstart._interpreter(quick)
+    env = coldstart.lambda_environment("McpFunction", tpl.functions()["McpFunction"])
+    sdk, boto3 = [], []
+    for _ in range(1 if quick else 5):
+        sdk.append(coldstart._run([python, "-c", _SDK_SERVER], env, "import the MCP SDK server")[0])
+        boto3.append(coldstart._run([python, "-c", _BOTO3], env, "import boto3")[0])
     return {
-        "mcp_init_ms": round(mcp, 1),
-        "mcp_modules": modules,
-        "boto3_client_ms": round(boto3, 1),
-        "ratio": round(mcp / boto3, 2),
-        "goal": 2.0,
-        "sdk_server_import_ms": round(common.median(sdk_ms), 1),
-        "runs": runs,
+        "sdk_server_cpu_ms": Spread.of([v * 1000 for v in sdk], "SDK server import").as_dict(),
+        "boto3_cpu_ms": Spread.of([v * 1000 for v in boto3], "import boto3").as_dict(),
     }
 
 
@@ -159,7 +113,7 @@ def _warm_handlers() -> Iterator[tuple[Any, Any]]:
         yield mcp_handler, data_handler
 
 
-def warm_cpu() -> dict[str, Any]:
+def warm_cpu(quick: bool = False) -> dict[str, Any]:
     common.apply_env()
     mcp_event, data_event = _mcp_event(), _data_event()
     mcp_context, data_context = LocalContext("McpFunction"), LocalContext("DataApiFunction")
@@ -175,19 +129,19 @@ def warm_cpu() -> dict[str, Any]:
         def mcp_list(_: int) -> Any:
             return mcp_handler(mcp_event, mcp_context)
 
-        data_s, mcp_s, ratio = common.paired(data_list, mcp_list, min_seconds=0.3, rounds=7)
-    return {
-        "page_items": PAGE,
-        "data_api_us": round(data_s * 1e6, 1),
-        "mcp_us": round(mcp_s * 1e6, 1),
-        "ratio": round(ratio, 2),
-        "goal": 1.5,
-    }
+        measured = common.paired(
+            data_list,
+            mcp_list,
+            min_seconds=0.05 if quick else 0.3,
+            rounds=2 if quick else 7,
+            what="tools/call list_issues",
+        )
+    return {"page_items": PAGE, "goal": 1.5, **measured.as_dict()}
 
 
-def run() -> dict[str, Any]:
-    return {"cold_start": cold_start(), "warm_list_issues": warm_cpu()}
+def run(quick: bool = False) -> dict[str, Any]:
+    return {"warm_list_issues": warm_cpu(quick), "sdk_server_import": sdk_server_import(quick)}
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -146,6 +146,8 @@ COLD_START_GOALS = {
     "DataAuthorizerFunction": 1.15,
     "IngestFunction": 1.5,
     "DataApiFunction": 1.8,
+    "DetectionFunction": 1.8,
+    "McpFunction": 2.0,
 }
 
 
@@ -295,6 +297,55 @@ def _memory(r: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _detection(r: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            name,
+            spread(v["subject_seconds"], _seconds),
+            spread(v["floor_seconds"], _seconds),
+            spread(v["ratio"], _times),
+            "≤ 2.00x",
+            str(v["rounds"]),
+        ]
+        for name, v in r["cpu"].items()
+    ]
+    header = ["batch", "detection CPU", "floor: gunzip + parse", "ratio", "goal", "rounds"]
+    writes = r["writes"]
+    memory = r["memory"]
+    return [
+        *_table(header, rows),
+        "",
+        f"DynamoDB per batch over a session of {len(writes['batches'])} batches with signals: "
+        f"{writes['write_calls_per_batch']:.1f} write calls, "
+        f"{writes['items_written_per_batch']:.1f} items written. Peak of Python allocations "
+        f"detecting one {memory['events']:,}-event batch ({_mib(memory['json_bytes'])} of JSON): "
+        f"{_mib(memory['peak_bytes'])}.",
+    ]
+
+
+def _mcp(r: Mapping[str, Any]) -> list[str]:
+    w = r["warm_list_issues"]
+    rows = [
+        [
+            f"`tools/call list_issues` ({w['page_items']} items)",
+            spread(w["subject_seconds"], _seconds),
+            spread(w["floor_seconds"], _seconds),
+            spread(w["ratio"], _times),
+            f"≤ {w['goal']:.2f}x",
+            str(w["rounds"]),
+        ]
+    ]
+    header = ["request", "MCP CPU", "floor: the Data API's own list", "ratio", "goal", "rounds"]
+    sdk = r["sdk_server_import"]
+    return [
+        *_table(header, rows),
+        "",
+        f"For reference, a fresh process importing the official SDK's server "
+        f"(`mcp.server.mcpserver`): {spread(sdk['sdk_server_cpu_ms'], _millis)} of CPU, against "
+        f"{spread(sdk['boto3_cpu_ms'], _millis)} for `import boto3` (docs/mcp.md).",
+    ]
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[str]]]] = {
     "ingest_cpu": ("1. Ingest CPU per batch", _ingest),
     "authorizer_cpu": ("2. Authorizer CPU per request", _authorizer),
@@ -303,6 +354,8 @@ SECTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[str]]]] = {
     "rate_limiter": ("5. Rate limiter accuracy", _rate_limiter),
     "throughput": ("6. Local API throughput", _throughput),
     "memory": ("7. Peak memory", _memory),
+    "detection": ("8. Detection", _detection),
+    "mcp": ("9. MCP", _mcp),
 }
 
 

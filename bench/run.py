@@ -44,7 +44,9 @@ def sections() -> list[tuple[str, Measure]]:
         authorizer_cpu,
         aws_calls,
         coldstart,
+        detection,
         ingest_cpu,
+        mcp,
         memory,
         ratelimit_accuracy,
         throughput,
@@ -63,6 +65,8 @@ def sections() -> list[tuple[str, Measure]]:
         ("rate_limiter", rate_limiter),
         ("throughput", throughput.run),
         ("memory", memory.run),
+        ("detection", detection.run),
+        ("mcp", mcp.run),
     ]
 
 
