@@ -95,21 +95,27 @@ validate: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed #
 	@! cmp -s template.yaml $(CHECKOV_CANARY_TEMPLATE) || { echo "error: CanaryEnabled's default not found in template.yaml" >&2; exit 1; }
 	$(CHECKOV_VENV)/bin/checkov --quiet --config-file .checkov.yaml -f $(CHECKOV_CANARY_TEMPLATE)
 
-# Browser tests need Debian's chromium (.ci/run installs it). Where it is missing they are left
-# out with a notice, unless LUCENT_REQUIRE_BROWSER=1 (CI), where that is a failure.
+# Browser tests need Debian's chromium and npm (.ci/run installs chromium; npm comes with node);
+# the official JavaScript MCP clients need npm. Where one is missing its tests are left out with a
+# notice, unless LUCENT_REQUIRE_BROWSER=1 (CI), where that is a failure: CI skips nothing.
 .PHONY: pytest
 pytest: $(VENV)/.installed ## Run the test suite
-	@command -v npm >/dev/null || { echo "error: npm is required for the MCP client tests (tests/mcp)" >&2; exit 1; }
-	@$(MAKE) --no-print-directory tests/mcp/node_modules/.installed
-	@if [ -x "$(CHROMIUM)" ] && command -v npm >/dev/null; then \
+	@leave_out=""; \
+	if ! command -v npm >/dev/null; then leave_out="not browser and not node"; \
+	  echo "notice: npm not found: leaving out the browser and JavaScript-client tests" >&2; \
+	elif ! [ -x "$(CHROMIUM)" ]; then leave_out="not browser"; \
+	  echo "notice: $(CHROMIUM) not found: leaving out the browser tests" >&2; \
+	  echo "notice: install Debian's chromium (apt-get install chromium) to run them" >&2; \
+	fi; \
+	if [ -n "$$leave_out" ] && [ "$${LUCENT_REQUIRE_BROWSER:-0}" = 1 ]; then \
+	  echo "error: LUCENT_REQUIRE_BROWSER=1 but a tool the tests need is missing" >&2; exit 1; \
+	fi; \
+	if command -v npm >/dev/null; then $(MAKE) --no-print-directory tests/mcp/node_modules/.installed; fi; \
+	if [ -z "$$leave_out" ]; then \
 	  $(MAKE) --no-print-directory tests/browser/node_modules/.installed; \
 	  $(BIN)/pytest $(PYTEST_ARGS); \
-	elif [ "$${LUCENT_REQUIRE_BROWSER:-0}" = 1 ]; then \
-	  echo "error: LUCENT_REQUIRE_BROWSER=1 but $(CHROMIUM) or npm is missing" >&2; exit 1; \
 	else \
-	  echo "notice: $(CHROMIUM) or npm not found: running everything except the browser tests" >&2; \
-	  echo "notice: install Debian's chromium (apt-get install chromium) to run them" >&2; \
-	  $(BIN)/pytest -m 'not browser' $(PYTEST_ARGS); \
+	  $(BIN)/pytest -m "$$leave_out" $(PYTEST_ARGS); \
 	fi
 
 # The functions run on python3.12 in Lambda (template.yaml); the tooling on 3.11+. pyenv keeps
@@ -126,7 +132,7 @@ PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(
 # sockets: moto's server, the local API). Only the browser tests stay on the tooling's Python.
 .PHONY: test-py312
 test-py312: .venv-py312/.installed ## The unit and integration tests again under python3.12 (Lambda's)
-	.venv-py312/bin/pytest -q tests/unit tests/integration
+	.venv-py312/bin/pytest -q tests/unit tests/integration $(if $(shell command -v npm),,-m 'not node')
 
 .PHONY: invoke
 invoke: $(VENV)/.installed ## Run one function in-process on an event: make invoke FN=IngestFunction EVENT=events/...

@@ -167,6 +167,7 @@ def test_python_sdk_at_2025_06_18(api: LocalApi, monkeypatch: pytest.MonkeyPatch
 # --- the TypeScript SDK --------------------------------------------------------------------------
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("version", ["2025-11-25", "2025-06-18"])
 def test_typescript_sdk(api: LocalApi, version: str) -> None:
     state = api.state()
@@ -247,6 +248,7 @@ def inspector(
     )
 
 
+@pytest.mark.node
 def test_inspector_cli_smoke(api: LocalApi, tmp_path: Path) -> None:
     state = api.state()
     listed = inspector(api, tmp_path, state["api_key"], "--method", "tools/list")
