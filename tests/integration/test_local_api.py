@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from lucent_dev import demo
-from lucent_dev import identity
+from lucent_dev import demo, identity
 from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, HttpRequest, HttpResponse
 from lucent_dev.local_api import LocalApi, LocalApiError
