@@ -37,7 +37,7 @@ from typing import Any, TextIO
 
 from lucent import container
 from lucent.redaction import redact_text
-from lucent_dev import demo
+from lucent_dev import demo, identity
 from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, Gateway, HttpRequest, HttpResponse
 from lucent_dev.pipeline import DetectionPipeline
@@ -581,6 +581,7 @@ class LocalApi:
         try:
             self.aws = EmbeddedAws(self.host).start()
             self.names = provision(self.aws.client("dynamodb"), self.aws.client("s3"))
+            self.names.update(identity.provision(self.aws.client("cognito-idp")))  # docs/oauth.md
             parameters = {} if self.function_logs else {"LogLevel": "WARNING"}
             self.env = function_environment(
                 self.names, self.aws.endpoint_url, parameters=parameters
@@ -710,6 +711,7 @@ class LocalApi:
         # The other demo roles (revoked keys, the second organization, the demo issue), so that
         # `lucent replay` can run every event against the local API.
         state.update({role: value for role, value in roles.items() if role not in state})
+        state["oauth"] = identity.dev_state(self.url)
         return state
 
     def log_request(
@@ -754,6 +756,7 @@ class LocalApi:
             f"Second organization {state['other_org_id']}: public key {state['other_public_key']}, "
             f"API key {state['other_api_key']}",
             "",
+            *identity.banner_lines(state["oauth"]),
             f"Embedded AWS (moto): {state['aws_endpoint_url']}  region {REGION}",
             f"  tables: {', '.join(state['tables'].values())}; bucket: {state['bucket']}",
         ]

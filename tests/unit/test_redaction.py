@@ -136,6 +136,11 @@ def test_every_credential_in_every_spelling_and_place_is_redacted(
             '{"queryStringParameters": {"api_key": "x\\"y"}}',
             '{"queryStringParameters": {"api_key": "[REDACTED]"}}',
         ),
+        # OAuth refresh tokens and client secrets are base64url: '-' and '_' are part of them.
+        (
+            "refresh luc_ort_Ab-9_xYz-Q7 and luc_ocs_k_-Zz0 done",
+            "refresh [REDACTED] and [REDACTED] done",
+        ),
         # Escapes that hide nothing stay escapes: a %0A cannot become a forged second line.
         ("GET /a%0Ab?x=%41%2", "GET /a%0Ab?x=%41%2"),
         ("100% sure, 50%-off", "100% sure, 50%-off"),

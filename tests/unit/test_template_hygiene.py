@@ -25,7 +25,7 @@ from tests.helpers import store_credential
 TEMPLATE = tpl.load_template()
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, dict[str, Any]] = TEMPLATE["Parameters"]
-APIS = ("IngestApi", "DataApi")
+APIS = ("IngestApi", "DataApi", "OAuthApi")
 
 # Every variable the access log may hold: none carries a credential. Not $context.path (a client
 # can put anything in a path, a key included), no header (identity.userAgent included), no query
@@ -243,6 +243,7 @@ RESERVATIONS = {
     "IngestFunction": ("IngestApi", "function", "IngestConcurrency"),
     "DataAuthorizerFunction": ("DataApi", "authorizer", "DataAuthorizerConcurrency"),
     "DataApiFunction": ("DataApi", "function", "DataApiConcurrency"),
+    "OAuthFunction": ("OAuthApi", "function", "OAuthConcurrency"),
 }
 
 
@@ -269,7 +270,7 @@ def test_every_function_has_a_reservation_behind_one_switch() -> None:
 
 def test_default_reservations_fit_two_stacks_in_a_new_account() -> None:
     total = sum(PARAMETERS[p]["Default"] for _, _, p in RESERVATIONS.values()) + 1  # + canary
-    assert total == 426
+    assert total == 436
     assert 2 * total <= DEFAULT_ACCOUNT_QUOTA - UNRESERVED_MINIMUM
 
 

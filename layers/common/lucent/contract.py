@@ -171,3 +171,22 @@ def mcp_gateway_responses() -> dict[str, Any]:
         "DEFAULT_4XX": _response(None, '{"error": $context.error.messageString}', {}, raw=True),
         "DEFAULT_5XX": _response(None, INTERNAL_ERROR, {}),
     }
+
+
+# --- OAuth 2.1 authorization server (docs/oauth.md) ---------------------------------------------
+# Paths on the OAuth API; the issuer is that API's base URL (no path on a custom domain).
+
+OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
+OAUTH_AUTHORIZE_PATH = "/oauth/authorize"
+OAUTH_TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
+OAUTH_REGISTER_PATH = "/oauth/register"
+OAUTH_REVOKE_PATH = "/oauth/revoke"
+# The RFC 8707 resources a grant can name, as paths under their API's base URL: the MCP endpoint
+# (what its RFC 9728 metadata calls "resource") and the Data API's versioned root.
+OAUTH_MCP_RESOURCE_PATH = "/mcp"
+OAUTH_DATA_API_RESOURCE_PATH = "/api/v1"
+# What the consent page says each scope allows, in the words of the product documentation.
+SCOPE_DESCRIPTIONS: Mapping[str, str] = {
+    READ_SCOPE: "Read issues, signals, and insights.",
+    WRITE_ISSUES_SCOPE: "Update issue status.",
+}

@@ -25,10 +25,12 @@ from lucent.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     logger: Logger
     metrics: Metrics
     tracer: Tracer
+    RedactingFormatter: type[LambdaPowertoolsFormatter]
 
 # Patching every library the X-Ray SDK knows (requests, httplib, sqlite3...) costs ~50 ms of cold
 # start and traces nothing we use: AWS calls go through botocore only.
@@ -45,8 +47,7 @@ class _CurrentStdout:
         sys.stdout.flush()
 
 
-def _make_logger() -> Logger:
-    from aws_lambda_powertools import Logger
+def _make_formatter_class() -> type[LambdaPowertoolsFormatter]:
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     class RedactingFormatter(LambdaPowertoolsFormatter):
@@ -55,7 +56,14 @@ def _make_logger() -> Logger:
         def format(self, record: logging.LogRecord) -> str:
             return redact_text(super().format(record))
 
-    return Logger(logger_formatter=RedactingFormatter(), stream=_CurrentStdout())  # type: ignore[arg-type]
+    return RedactingFormatter
+
+
+def _make_logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    formatter = __getattr__("RedactingFormatter")()
+    return Logger(logger_formatter=formatter, stream=_CurrentStdout())  # type: ignore[arg-type]
 
 
 def _make_metrics() -> Metrics:
@@ -70,7 +78,12 @@ def _make_tracer() -> Tracer:
     return Tracer(patch_modules=list(TRACED_MODULES))
 
 
-_FACTORIES = {"logger": _make_logger, "metrics": _make_metrics, "tracer": _make_tracer}
+_FACTORIES: dict[str, Any] = {
+    "logger": _make_logger,
+    "metrics": _make_metrics,
+    "tracer": _make_tracer,
+    "RedactingFormatter": _make_formatter_class,
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -37,7 +37,9 @@ MAX_DECODINGS = 3
 # under these names, and a mistyped key is not credential-shaped but is still almost a secret).
 # Each rule's group 1 is the secret part.
 _RULES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
-    (("luc_",), re.compile(r"(?ai)(luc_(?:pk|api|oat|mcp)_[a-z0-9]*)")),
+    # Every kind: public keys, API keys, OAuth access tokens, legacy MCP keys, OAuth refresh
+    # tokens (ort) and client secrets (ocs); the last two are base64url, so '-' and '_' too.
+    (("luc_",), re.compile(r"(?ai)(luc_(?:pk|api|oat|mcp|ort|ocs)_[a-z0-9_-]*)")),
     (("api_key=",), re.compile(r"(?ai)api_key=([^&\s\"']*)")),
     (
         ('"api_key"', '"authorization"', '"x-lucent-api-key"', '"cookie"'),

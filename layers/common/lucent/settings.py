@@ -46,6 +46,16 @@ class Settings:
     # The OAuth authorization server named in the resource metadata; empty: this API's own base
     # URL, where the OAuth server of the next issue is to be served (docs/mcp.md).
     mcp_authorization_server: str = ""
+    # The OAuth authorization server (docs/oauth.md). Its table (clients, codes, refresh tokens,
+    # consent sessions), the Cognito app client people sign in with, its issuer URL (empty:
+    # derived from each request's Host, as the local API needs) and the RFC 8707 resources a
+    # grant may name (empty: this host's /mcp and /api/v1).
+    oauth_table: str = ""
+    cognito_client_id: str = ""
+    oauth_issuer: str = ""
+    oauth_resources: tuple[str, ...] = ()
+    # Dynamic client registrations admitted per source IP and minute.
+    oauth_register_limit_per_minute: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +86,15 @@ class Settings:
                 for origin in source.get("MCP_ALLOWED_ORIGINS", "").split(",")
                 if origin.strip()
             ),
+            oauth_table=source.get("OAUTH_TABLE", ""),
+            cognito_client_id=source.get("COGNITO_CLIENT_ID", ""),
+            oauth_issuer=source.get("OAUTH_ISSUER", "").rstrip("/"),
+            oauth_resources=tuple(
+                value.strip().rstrip("/")
+                for value in source.get("OAUTH_RESOURCES", "").split(",")
+                if value.strip()
+            ),
+            oauth_register_limit_per_minute=_int(source, "OAUTH_REGISTER_LIMIT_PER_MINUTE", 10),
         )
 
     def require(self, name: str) -> str:
