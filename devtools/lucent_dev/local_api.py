@@ -211,12 +211,37 @@ def served_functions(template: Mapping[str, Any] | None = None) -> list[str]:
     return sorted(names)
 
 
+class _MutedForThread:
+    """``sys.stdout`` while a quiet function runs: that thread's writes vanish, every other
+    thread's go through. A plain ``redirect_stdout`` would swap the process's stdout for every
+    thread: the detection pipeline runs functions on its own thread, and the main thread's
+    output (a CLI's JSON, a test's capture) would vanish with them, or stay redirected when two
+    threads' redirects interleave."""
+
+    def __init__(self, target: TextIO, thread_id: int) -> None:
+        self._target = target
+        self._thread_id = thread_id
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self._thread_id:
+            return len(text)
+        return self._target.write(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() != self._thread_id:
+            self._target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
 @contextlib.contextmanager
 def _stdout_to_devnull(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+    muted = _MutedForThread(sys.stdout, threading.get_ident())
+    with contextlib.redirect_stdout(muted):
         yield
 
 
