@@ -4,10 +4,11 @@ Thin: Powertools' REST resolver routes, ``lucent.data_api.service.DataService`` 
 ``LucentError`` becomes a response through ``lucent.http.error_response``, the one mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
--> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation uses the pydantic models of
-``lucent.data_api.models`` but is called from the routes rather than through Powertools'
-``enable_validation``: that middleware runs before any other, so a token without
-``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+-> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
+uses the pydantic models of ``lucent.data_api.models`` but is called from the routes rather than
+through Powertools' ``enable_validation``: that middleware runs before any other, so a token
+without ``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+Bodies are read by ``lucent.json_body``, the reader ingest uses.
 """
 
 from __future__ import annotations

@@ -331,15 +331,23 @@ CASES: list[Case] = [
         headers=[JSON, ("X-Lucent-Api-Key", KEY), ("User-Agent", "u" * 32768)],
     ),
     # --- routes and methods --------------------------------------------------------------------
-    Case("GET the ingest route", "GET", INGEST, [("X-Lucent-Api-Key", KEY)], None, 404, NOT_FOUND),
+    Case(
+        "GET the ingest route",
+        "GET",
+        INGEST,
+        [("X-Lucent-Api-Key", KEY)],
+        None,
+        405,
+        "Method not allowed",
+    ),
     Case(
         "PUT the ingest route",
         "PUT",
         INGEST,
         [JSON, ("X-Lucent-Api-Key", KEY)],
         GOOD,
-        404,
-        NOT_FOUND,
+        405,
+        "Method not allowed",
     ),
     Case(
         "DELETE the ingest route",
@@ -347,8 +355,8 @@ CASES: list[Case] = [
         INGEST,
         [("X-Lucent-Api-Key", KEY)],
         None,
-        404,
-        NOT_FOUND,
+        405,
+        "Method not allowed",
     ),
     # Methods are case-sensitive, and one the template does not route is the gateway's 404
     # (JSON, CORS), not Python's HTML 501.

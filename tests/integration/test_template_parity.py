@@ -172,8 +172,13 @@ def test_every_declared_route_is_served(
         assert status == OAUTH_EMPTY_REQUEST_STATUS.get((path, method), 405), body
         return
     if not authorized:
-        # The one route without an authorizer is the ingest preflight: the function answers.
-        assert (status, body) == (204, b"")
+        # The routes without an authorizer are the ingest path's preflight (204) and its other
+        # methods (ANY: 405 with Allow): the function answers.
+        if method == "OPTIONS":
+            assert (status, body) == (204, b"")
+        else:
+            want_body = b"" if method == "HEAD" else b'{"error": "Method not allowed"}'
+            assert (status, body, headers["Allow"]) == (405, want_body, "OPTIONS, POST")
         return
     # No credentials: the authorizer ran, so the route exists. Ingest answers "Missing API key";
     # the Data API challenges reads with UNAUTHORIZED and writes with ACCESS_DENIED.
@@ -210,7 +215,7 @@ def test_paths_next_to_the_routes_are_missing_authentication_token(
 def test_the_ingest_404_carries_cors_and_the_data_404_does_not(
     api: LocalApi,
 ) -> None:
-    _, ingest_headers, _ = send(api, "GET", "/api/sdk/replay")
+    _, ingest_headers, _ = send(api, "GET", "/api/sdk/replays")
     _, data_headers, _ = send(api, "GET", "/api/v1")
     assert ingest_headers["Access-Control-Allow-Origin"] == "*"
     assert ingest_headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"

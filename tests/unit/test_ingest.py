@@ -33,6 +33,7 @@ from lucent.ingest.batch import (
 from lucent.ingest.replays import GZIP_LEVEL
 from lucent.ingest.service import IngestService
 from lucent.settings import get_settings
+from lucent_dev import template as tpl
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
 from tests.conftest import load_function
 from tests.helpers import proxy_event, store_credential
@@ -884,6 +885,58 @@ def test_preflight_needs_no_credential(ingest: Ingest) -> None:
     assert ingest.calls == []
 
 
+# --- other methods -------------------------------------------------------------------------------
+
+METHOD_NOT_ALLOWED = {
+    "statusCode": 405,
+    "headers": {**JSON_CORS, "Allow": "OPTIONS, POST"},
+    "body": '{"error": "Method not allowed"}',
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE", "get", "TRACE"])
+def test_other_methods_are_405_with_allow_and_cors_and_cost_nothing(
+    ingest: Ingest, method: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    for authorizer, headers in ((None, {}), (AUTH, {"X-Lucent-Api-Key": "luc_pk_x"})):
+        event = proxy_event(
+            INGEST,
+            method,
+            headers={"Content-Type": "application/json", **headers},
+            body=batch(),
+            base64_body=True,
+            authorizer=authorizer,
+            query={"api_key": "luc_pk_secret_in_query"},
+        )
+        assert ingest.handler(event, CTX) == METHOD_NOT_ALLOWED
+    assert ingest.calls == []  # no rate-limit count, no storage
+    assert ingest.keys() == []
+    output = capsys.readouterr().out
+    assert metric_names(output).count("MethodNotAllowed") == 2
+    assert "luc_pk_secret_in_query" not in output
+
+
+def test_other_methods_through_the_gateway_need_no_key(aws: dict[str, str]) -> None:
+    gateway = Gateway(
+        {
+            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "IngestFunction": load_function("IngestFunction"),
+        }
+    )
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        response = gateway.handle(HttpRequest(method, INGEST, [], body=b""))
+        assert (response.status, response.body) == (405, b'{"error": "Method not allowed"}')
+        assert response.headers["Allow"] == "OPTIONS, POST"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    head = gateway.handle(HttpRequest("HEAD", INGEST, []))
+    assert (head.status, head.headers["Allow"]) == (405, "OPTIONS, POST")
+    # POST keeps its authorizer: without a key, the gateway's 401
+    post = gateway.handle(HttpRequest("POST", INGEST, [("Content-Type", "application/json")]))
+    assert (post.status, post.body) == (401, b'{"error": "Missing API key"}')
+
+
 # --- AWS calls, metrics, logs ------------------------------------------------------------------
 
 
@@ -1014,7 +1067,27 @@ def openapi_response(method: str, status: int) -> dict[str, Any]:
 def test_openapi_document_is_valid() -> None:
     validate_openapi(OPENAPI)
     assert set(OPENAPI["paths"]) == {INGEST}
-    assert set(OPENAPI["paths"][INGEST]) == {"post", "options"}
+    assert set(OPENAPI["paths"][INGEST]) == {"post", "options", "x-method-not-allowed"}
+
+
+def test_openapi_documents_the_405_the_function_and_template_give(ingest: Ingest) -> None:
+    declared = OPENAPI["paths"][INGEST]["x-method-not-allowed"]
+    assert declared["allow"] == sorted(m.upper() for m in ("post", "options"))
+    documented = OPENAPI
+    for part in declared["response"][2:].split("/"):
+        documented = documented[part]
+    answer = ingest.handler(proxy_event(INGEST, "GET"), CTX)
+    schema = documented["content"]["application/json"]["schema"]["$ref"][1:]
+    assert openapi_errors(schema, json.loads(answer["body"])) == []
+    assert documented["headers"]["Allow"]["schema"]["const"] == answer["headers"]["Allow"]
+    assert json.loads(answer["body"]) == documented["content"]["application/json"]["example"]
+    # template.yaml routes every other method of the path to the function, without a key
+    routes = [r for r in tpl.routes() if r.api == "IngestApi" and r.path == INGEST]
+    assert {(r.method, r.authorized, r.function) for r in routes} == {
+        ("POST", True, "IngestFunction"),
+        ("OPTIONS", False, "IngestFunction"),
+        ("ANY", False, "IngestFunction"),
+    }
 
 
 @pytest.mark.parametrize(

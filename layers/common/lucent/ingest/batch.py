@@ -41,10 +41,11 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # as sent, after base64: 4 MiB of base64 in a 
 MAX_DECOMPRESSED_BYTES = 10 * 1024 * 1024
 MAX_EVENTS = 5_000
 MAX_SEQUENCE = 9_999_999_999  # ten digits: the object key zero-pads it to keep sessions sorted
-# Objects and arrays nested in one batch. rrweb's FullSnapshot nests 2 levels per DOM level plus 5
-# (measured in Chromium: 2 x 514 + 5 = 1,033 for the deepest page its HTML parser builds); real
-# pages measured 27 to 43. 800 keeps 397 DOM levels, three times the deepest HTTP Archive page we
-# know of, and stays under the ~900 levels Python 3.11's parser reaches from the handler's stack.
+# Objects and arrays nested in one batch (docs/limits.md). rrweb's FullSnapshot nests 2 levels per
+# DOM level plus 5 (measured in Chromium: 2 x 514 + 5 = 1,033 for the deepest page its HTML parser
+# builds); real pages measured 27 to 43. 800 keeps 397 DOM levels, three times the average element
+# depth of the deepest page in an HTTP Archive sample (131), and stays under the ~900 levels
+# Python 3.11's parser reaches from the handler's stack.
 MAX_JSON_DEPTH = 800
 SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
 GZIP_MAGIC = b"\x1f\x8b"
