@@ -227,6 +227,102 @@ def test_every_bearer_kind_is_accepted(mcp: Callable[..., Reply]) -> None:
         assert mcp(request("tools/list"), token=ROLES[role]).status == 200, role
 
 
+# --- audience (RFC 8707): an OAuth token must have been granted for this endpoint ----------------
+
+
+def store_oauth_token(dynamodb: Any, table: str, resource: str) -> str:
+    """An OAuth access token as the authorization server stores it, bound to ``resource``."""
+    issued = issue_credential(
+        CredentialKind.OAUTH,
+        ROLES["org_id"],
+        scopes=["read:lucent"],
+        expires_in=3600,
+        client_id="lcl_audiencetest",
+        resource=resource,
+        family_id="fam_audiencetest",
+    )
+    CredentialStore(dynamodb, table).put(issued)
+    return issued.secret
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        f"{BASE}/api/v1",  # the Data API on the same host: the case the specification names
+        f"{BASE}/mcp/tools",
+        f"{BASE}/MCP",  # paths are case-sensitive
+        f"http://{HOST}/mcp",  # another scheme is another origin
+        "https://mcp.example.test.evil.example/mcp",
+        f"{BASE}:8443/mcp",
+        "https://other.example/mcp",
+    ],
+)
+def test_an_oauth_token_for_another_resource_is_401_like_an_unknown_one(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any, resource: str
+) -> None:
+    token = store_oauth_token(dynamodb, seeded["CredentialsTable"], resource)
+    for body in (request("tools/list"), tool_call("list_issues", {})):
+        reply = mcp(body, token=token)
+        assert (reply.status, reply.body) == (401, '{"error": "Missing or invalid bearer token"}')
+        assert reply.headers["WWW-Authenticate"] == CHALLENGE_401
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [f"{BASE}/mcp", f"{BASE}/mcp/", "HTTPS://MCP.Example.TEST/mcp"],
+    ids=["exact", "trailing-slash", "scheme-and-host-case"],
+)
+def test_an_oauth_token_for_this_mcp_endpoint_calls_tools(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any, resource: str
+) -> None:
+    token = store_oauth_token(dynamodb, seeded["CredentialsTable"], resource)
+    reply = mcp(tool_call("list_issues", {"limit": 2}), token=token)
+    assert reply.status == 200, reply.body
+    result = reply.json()["result"]
+    assert result["isError"] is False
+    assert len(result["structuredContent"]["items"]) == 2
+
+
+def test_credentials_without_a_resource_keep_working(mcp: Callable[..., Reply]) -> None:
+    # API keys, legacy keys and CLI-minted OAuth tokens were never bound to a resource.
+    for role in ("api_key", "legacy_key", "oauth_token"):
+        reply = mcp(tool_call("list_issues", {"limit": 1}), token=ROLES[role])
+        assert reply.status == 200, role
+        assert reply.json()["result"]["isError"] is False, role
+
+
+def test_the_audience_is_the_configured_base_url_when_one_is_set(
+    mcp: Callable[..., Reply],
+    seeded: dict[str, str],
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = seeded["CredentialsTable"]
+    for_host = store_oauth_token(dynamodb, table, f"{BASE}/mcp")
+    for_custom_domain = store_oauth_token(dynamodb, table, "https://mcp.lucenthq.com/v1/mcp")
+    monkeypatch.setenv("MCP_BASE_URL", "https://mcp.lucenthq.com/v1")
+    from lucent import container
+
+    container.reset()
+    assert mcp(request("tools/list"), token=for_custom_domain).status == 200
+    assert mcp(request("tools/list"), token=for_host).status == 401
+
+
+@pytest.mark.parametrize(
+    ("given", "normalized"),
+    [
+        ("HTTPS://Mcp.Example.Test/mcp/", "https://mcp.example.test/mcp"),
+        ("https://mcp.example.test/Prod/MCP", "https://mcp.example.test/Prod/MCP"),
+        ("http://127.0.0.1:3000/mcp#frag", "http://127.0.0.1:3000/mcp"),
+        ("https://h.example/mcp?tenant=A", "https://h.example/mcp?tenant=A"),
+    ],
+)
+def test_resources_are_compared_on_a_normalized_url(given: str, normalized: str) -> None:
+    from lucent.mcp.audience import normalize_resource
+
+    assert normalize_resource(given) == normalized
+
+
 # --- lifecycle, both eras ----------------------------------------------------------------------------
 
 
