@@ -69,7 +69,9 @@ def server() -> McpServer:
         data_service,
         BearerRateLimit(limiter, _limiter_unavailable),
         allowed_origins=frozenset(settings.mcp_allowed_origins),
-        authorization_server=settings.mcp_authorization_server,
+        # An explicit McpAuthorizationServer wins; else the OAuth API's issuer (the template
+        # passes it); else (the local API, where both APIs share one origin) the request's base.
+        authorization_server=settings.mcp_authorization_server or settings.oauth_issuer,
         telemetry=_AuditTelemetry(),
         retry_after_seconds=settings.unavailable_retry_after_seconds,
     )

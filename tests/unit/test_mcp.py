@@ -156,6 +156,47 @@ def test_resource_metadata_is_rfc9728_without_a_token(mcp: Callable[..., Reply])
     }
 
 
+def test_authorization_servers_names_the_oauth_issuer_and_an_explicit_server_wins(
+    mcp: Callable[..., Reply], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lucent import container
+
+    def authorization_servers() -> Any:
+        container.reset()
+        reply = mcp(method="GET", path=contract.MCP_RESOURCE_METADATA_PATH, token=None)
+        assert reply.status == 200
+        return reply.json()["authorization_servers"]
+
+    # A deployed stack: the OAuth API's issuer, another host than the MCP API's.
+    monkeypatch.setenv("OAUTH_ISSUER", "https://auth.lucenthq.com/")
+    assert authorization_servers() == ["https://auth.lucenthq.com"]
+    monkeypatch.setenv("MCP_AUTHORIZATION_SERVER", "https://login.example.com")
+    assert authorization_servers() == ["https://login.example.com"]
+    monkeypatch.delenv("MCP_AUTHORIZATION_SERVER")
+    monkeypatch.delenv("OAUTH_ISSUER")
+    assert authorization_servers() == [BASE]  # the local API: one origin for both
+
+
+def test_the_template_points_mcp_at_the_oauth_apis_issuer() -> None:
+    template = tpl.load_template()
+    env = template["Resources"]["McpFunction"]["Properties"]["Environment"]["Variables"]
+    # The same value as the stack's OAuthIssuer output, which the OAuth function serves as iss.
+    assert env["OAUTH_ISSUER"] == template["Outputs"]["OAuthIssuer"]["Value"]
+    assert env["OAUTH_ISSUER"] == {
+        "Fn::If": [
+            "HasOAuthIssuer",
+            {"Ref": "OAuthIssuerUrl"},
+            {
+                "Fn::Sub": "https://${OAuthApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+                "/${StageName}"
+            },
+        ]
+    }
+    oauth_env = template["Resources"]["OAuthFunction"]["Properties"]["Environment"]["Variables"]
+    assert oauth_env["OAUTH_ISSUER"] == {"Ref": "OAuthIssuerUrl"}
+    assert env["MCP_AUTHORIZATION_SERVER"] == {"Ref": "McpAuthorizationServer"}
+
+
 def test_the_execute_api_host_keeps_its_stage_and_a_configured_base_url_wins(
     seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

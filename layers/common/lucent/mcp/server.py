@@ -120,11 +120,10 @@ class Outcome:
 def resource_metadata(request: McpRequest, authorization_server: str = "") -> dict[str, Any]:
     """RFC 9728 protected-resource metadata of this MCP server.
 
-    ``authorization_servers`` names where the OAuth server of the next issue is to be served:
-    this API's base URL unless configured. Until it is deployed, its RFC 8414 metadata answers
-    404 and OAuth-capable clients stop there; tokens come from Organization settings -> MCP and
-    go in the Authorization header meanwhile (docs/mcp.md). The field is never empty: RFC 9728
-    allows it, but the official Python SDK refuses metadata without an authorization server.
+    ``authorization_servers`` names the OAuth issuer: the configured one (a deployed stack
+    passes its OAuth API's issuer), else this API's base URL, right wherever both APIs answer on
+    one origin (the local API). The field is never empty: RFC 9728 allows it, but the official
+    Python SDK refuses metadata without an authorization server.
     """
     return {
         "resource": request.resource,
