@@ -156,6 +156,47 @@ def test_resource_metadata_is_rfc9728_without_a_token(mcp: Callable[..., Reply])
     }
 
 
+def test_authorization_servers_names_the_oauth_issuer_and_an_explicit_server_wins(
+    mcp: Callable[..., Reply], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lucent import container
+
+    def authorization_servers() -> Any:
+        container.reset()
+        reply = mcp(method="GET", path=contract.MCP_RESOURCE_METADATA_PATH, token=None)
+        assert reply.status == 200
+        return reply.json()["authorization_servers"]
+
+    # A deployed stack: the OAuth API's issuer, another host than the MCP API's.
+    monkeypatch.setenv("OAUTH_ISSUER", "https://auth.lucenthq.com/")
+    assert authorization_servers() == ["https://auth.lucenthq.com"]
+    monkeypatch.setenv("MCP_AUTHORIZATION_SERVER", "https://login.example.com")
+    assert authorization_servers() == ["https://login.example.com"]
+    monkeypatch.delenv("MCP_AUTHORIZATION_SERVER")
+    monkeypatch.delenv("OAUTH_ISSUER")
+    assert authorization_servers() == [BASE]  # the local API: one origin for both
+
+
+def test_the_template_points_mcp_at_the_oauth_apis_issuer() -> None:
+    template = tpl.load_template()
+    env = template["Resources"]["McpFunction"]["Properties"]["Environment"]["Variables"]
+    # The same value as the stack's OAuthIssuer output, which the OAuth function serves as iss.
+    assert env["OAUTH_ISSUER"] == template["Outputs"]["OAuthIssuer"]["Value"]
+    assert env["OAUTH_ISSUER"] == {
+        "Fn::If": [
+            "HasOAuthIssuer",
+            {"Ref": "OAuthIssuerUrl"},
+            {
+                "Fn::Sub": "https://${OAuthApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+                "/${StageName}"
+            },
+        ]
+    }
+    oauth_env = template["Resources"]["OAuthFunction"]["Properties"]["Environment"]["Variables"]
+    assert oauth_env["OAUTH_ISSUER"] == {"Ref": "OAuthIssuerUrl"}
+    assert env["MCP_AUTHORIZATION_SERVER"] == {"Ref": "McpAuthorizationServer"}
+
+
 def test_the_execute_api_host_keeps_its_stage_and_a_configured_base_url_wins(
     seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,6 +266,102 @@ def test_no_usable_token_is_401_with_the_resource_metadata_challenge(
 def test_every_bearer_kind_is_accepted(mcp: Callable[..., Reply]) -> None:
     for role in ("api_key", "api_key_write", "oauth_token", "legacy_key"):
         assert mcp(request("tools/list"), token=ROLES[role]).status == 200, role
+
+
+# --- audience (RFC 8707): an OAuth token must have been granted for this endpoint ----------------
+
+
+def store_oauth_token(dynamodb: Any, table: str, resource: str) -> str:
+    """An OAuth access token as the authorization server stores it, bound to ``resource``."""
+    issued = issue_credential(
+        CredentialKind.OAUTH,
+        ROLES["org_id"],
+        scopes=["read:lucent"],
+        expires_in=3600,
+        client_id="lcl_audiencetest",
+        resource=resource,
+        family_id="fam_audiencetest",
+    )
+    CredentialStore(dynamodb, table).put(issued)
+    return issued.secret
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        f"{BASE}/api/v1",  # the Data API on the same host: the case the specification names
+        f"{BASE}/mcp/tools",
+        f"{BASE}/MCP",  # paths are case-sensitive
+        f"http://{HOST}/mcp",  # another scheme is another origin
+        "https://mcp.example.test.evil.example/mcp",
+        f"{BASE}:8443/mcp",
+        "https://other.example/mcp",
+    ],
+)
+def test_an_oauth_token_for_another_resource_is_401_like_an_unknown_one(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any, resource: str
+) -> None:
+    token = store_oauth_token(dynamodb, seeded["CredentialsTable"], resource)
+    for body in (request("tools/list"), tool_call("list_issues", {})):
+        reply = mcp(body, token=token)
+        assert (reply.status, reply.body) == (401, '{"error": "Missing or invalid bearer token"}')
+        assert reply.headers["WWW-Authenticate"] == CHALLENGE_401
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [f"{BASE}/mcp", f"{BASE}/mcp/", "HTTPS://MCP.Example.TEST/mcp"],
+    ids=["exact", "trailing-slash", "scheme-and-host-case"],
+)
+def test_an_oauth_token_for_this_mcp_endpoint_calls_tools(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any, resource: str
+) -> None:
+    token = store_oauth_token(dynamodb, seeded["CredentialsTable"], resource)
+    reply = mcp(tool_call("list_issues", {"limit": 2}), token=token)
+    assert reply.status == 200, reply.body
+    result = reply.json()["result"]
+    assert result["isError"] is False
+    assert len(result["structuredContent"]["items"]) == 2
+
+
+def test_credentials_without_a_resource_keep_working(mcp: Callable[..., Reply]) -> None:
+    # API keys, legacy keys and CLI-minted OAuth tokens were never bound to a resource.
+    for role in ("api_key", "legacy_key", "oauth_token"):
+        reply = mcp(tool_call("list_issues", {"limit": 1}), token=ROLES[role])
+        assert reply.status == 200, role
+        assert reply.json()["result"]["isError"] is False, role
+
+
+def test_the_audience_is_the_configured_base_url_when_one_is_set(
+    mcp: Callable[..., Reply],
+    seeded: dict[str, str],
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = seeded["CredentialsTable"]
+    for_host = store_oauth_token(dynamodb, table, f"{BASE}/mcp")
+    for_custom_domain = store_oauth_token(dynamodb, table, "https://mcp.lucenthq.com/v1/mcp")
+    monkeypatch.setenv("MCP_BASE_URL", "https://mcp.lucenthq.com/v1")
+    from lucent import container
+
+    container.reset()
+    assert mcp(request("tools/list"), token=for_custom_domain).status == 200
+    assert mcp(request("tools/list"), token=for_host).status == 401
+
+
+@pytest.mark.parametrize(
+    ("given", "normalized"),
+    [
+        ("HTTPS://Mcp.Example.Test/mcp/", "https://mcp.example.test/mcp"),
+        ("https://mcp.example.test/Prod/MCP", "https://mcp.example.test/Prod/MCP"),
+        ("http://127.0.0.1:3000/mcp#frag", "http://127.0.0.1:3000/mcp"),
+        ("https://h.example/mcp?tenant=A", "https://h.example/mcp?tenant=A"),
+    ],
+)
+def test_resources_are_compared_on_a_normalized_url(given: str, normalized: str) -> None:
+    from lucent.mcp.audience import normalize_resource
+
+    assert normalize_resource(given) == normalized
 
 
 # --- lifecycle, both eras ----------------------------------------------------------------------------

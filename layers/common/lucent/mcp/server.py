@@ -6,8 +6,9 @@ the step that needs it):
 1. method: anything but POST is 405 with ``Allow: POST`` (no SSE stream is offered, and there is
    no session to DELETE);
 2. ``Origin``: present and not allowed is 403 (DNS-rebinding protection);
-3. the bearer token, through the same credential core as the Data API's authorizer: absent or
-   unusable is 401 with a challenge naming the resource metadata;
+3. the bearer token, through the same credential core as the Data API's authorizer: absent,
+   unusable or granted for another resource (RFC 8707) is 401 with a challenge naming the
+   resource metadata;
 4. the per-token rate limit (shared with the Data API): 429 with ``Retry-After``;
 5. size, media type and ``Accept``: 413, 415, 406;
 6. the JSON-RPC envelope and the revision's rules (``lucent.mcp.protocol``): 400s with JSON-RPC
@@ -25,7 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
 from lucent.contract import (
     INVALID_BEARER_TOKEN,
@@ -46,6 +46,7 @@ from lucent.contract import (
 from lucent.data_api.service import DataService
 from lucent.errors import InvalidBearerToken, MissingScope, RateLimited, ServiceUnavailable
 from lucent.mcp import protocol as rpc
+from lucent.mcp.audience import ResourceAuthenticator
 from lucent.mcp.tools import DOMAIN_ERRORS, TOOLS_BY_NAME, run_tool, tool_definitions
 from lucent.ratelimit.bearer import BearerRateLimit
 
@@ -119,11 +120,10 @@ class Outcome:
 def resource_metadata(request: McpRequest, authorization_server: str = "") -> dict[str, Any]:
     """RFC 9728 protected-resource metadata of this MCP server.
 
-    ``authorization_servers`` names where the OAuth server of the next issue is to be served:
-    this API's base URL unless configured. Until it is deployed, its RFC 8414 metadata answers
-    404 and OAuth-capable clients stop there; tokens come from Organization settings -> MCP and
-    go in the Authorization header meanwhile (docs/mcp.md). The field is never empty: RFC 9728
-    allows it, but the official Python SDK refuses metadata without an authorization server.
+    ``authorization_servers`` names the OAuth issuer: the configured one (a deployed stack
+    passes its OAuth API's issuer), else this API's base URL, right wherever both APIs answer on
+    one origin (the local API). The field is never empty: RFC 9728 allows it, but the official
+    Python SDK refuses metadata without an authorization server.
     """
     return {
         "resource": request.resource,
@@ -138,7 +138,7 @@ def resource_metadata(request: McpRequest, authorization_server: str = "") -> di
 class McpServer:
     def __init__(
         self,
-        authenticator: Authenticator,
+        authenticator: ResourceAuthenticator,
         service_factory: Callable[[], DataService],
         rate_limit: BearerRateLimit | None,
         *,
@@ -173,8 +173,10 @@ class McpServer:
     def _admit(self, request: McpRequest, outcome: Outcome) -> Principal | HttpReply:
         """The caller, authenticated and within its rate limit; or the answer refusing it."""
         try:
-            principal = self._authenticator.authenticate_bearer(
-                request.headers.get("authorization"), READ_SCOPE
+            # The audience too (RFC 8707): an OAuth token granted for another resource is
+            # refused here with the same 401 as an unknown one (lucent.mcp.audience).
+            principal = self._authenticator.authenticate_bearer_for(
+                request.headers.get("authorization"), READ_SCOPE, request.resource
             )
         except InvalidBearerToken:
             outcome.error = "unauthorized"
