@@ -190,14 +190,17 @@ def test_every_declared_route_is_served(
     assert _subset(headers, want_headers) == want_headers
 
 
-@pytest.mark.parametrize(("api_id", "path", "method"), undeclared())
 def test_undeclared_methods_are_missing_authentication_token(
-    api: LocalApi, gateway_responses: Gateway, api_id: str, path: str, method: str
+    api: LocalApi, gateway_responses: Gateway
 ) -> None:
-    status, headers, body = send(api, method, concrete(path))
-    want = expected_gateway(gateway_responses, api_id, "MISSING_AUTHENTICATION_TOKEN", method)
-    assert (status, body) == (want[0], want[2])
-    assert _subset(headers, want[1]) == want[1]
+    # Every path of both APIs routes ANY to its function today (which answers 405 with Allow),
+    # so this finds no method to try; a path added without ANY is checked here. (A loop, not a
+    # parametrization: an empty parameter set would be a skipped test.)
+    for api_id, path, method in undeclared():
+        status, headers, body = send(api, method, concrete(path))
+        want = expected_gateway(gateway_responses, api_id, "MISSING_AUTHENTICATION_TOKEN", method)
+        assert (status, body) == (want[0], want[2]), (method, path)
+        assert _subset(headers, want[1]) == want[1], (method, path)
 
 
 @pytest.mark.parametrize(("api_id", "path"), NEIGHBOURS)
