@@ -556,7 +556,8 @@ def test_header_values_never_reach_the_request_log_even_when_not_credential_shap
     api: LocalApi, log: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A mistyped key is not credential-shaped, and almost a secret: the log line has no headers,
-    and the functions' event dumps lose the values of the credential headers by name."""
+    the authorizer logs its decision and never the event, and the functions' event dumps lose the
+    values of the credential headers by name."""
     capsys.readouterr()
     before = line_count(log)
     typo_key, typo_token = "luc-pk-typo-1f3a9c7e5b", "not-a-token-8d2e6b4a0c"
@@ -570,12 +571,24 @@ def test_header_values_never_reach_the_request_log_even_when_not_credential_shap
     assert (ingest.status, ingest.body) == (401, b'{"error": "Invalid or revoked API key"}')
     data = send(api, "GET", ISSUES, headers=[("Authorization", f"Bearer {typo_token}")])
     assert (data.status, data.body) == (401, b'{"error": "Missing or invalid bearer token"}')
-    lines = log_lines_after(log, before, 2)
-    assert lines == [
+    # A request that reaches a function (which dumps its event here) carrying the typo too.
+    listed = send(
+        api,
+        "GET",
+        ISSUES,
+        headers=[
+            ("Authorization", f"Bearer {demo.roles()['api_key']}"),
+            ("X-Lucent-Api-Key", typo_key),
+        ],
+    )
+    assert listed.status == 200
+    lines = log_lines_after(log, before, 3)
+    assert lines[:2] == [
         _expected_plain("POST /api/sdk/replay", 401, "ACCESS_DENIED", lines[0]),
         _expected_plain("GET /api/v1/issues", 401, "UNAUTHORIZED", lines[1]),
     ]
     function_logs = capsys.readouterr().out
+    assert function_logs.count('"message":"authorizer decision"') == 3
     assert '"X-Lucent-Api-Key":"[REDACTED]"' in function_logs.replace(" ", "")
     for value in (typo_key, typo_token):
         assert value not in log.getvalue()

@@ -244,7 +244,13 @@ RESERVATIONS = {
     "DataAuthorizerFunction": ("DataApi", "authorizer", "DataAuthorizerConcurrency"),
     "DataApiFunction": ("DataApi", "function", "DataApiConcurrency"),
     "OAuthFunction": ("OAuthApi", "function", "OAuthConcurrency"),
+    "McpFunction": ("McpApi", "function", "McpConcurrency"),
 }
+# Functions no API calls: the detector's reserve is also its SQS event source's maximum
+# concurrency (so the poller never runs more than the reserve and no delivery is throttled
+# towards the dead-letter queue); scheduled functions need one container.
+QUEUE_RESERVATIONS = {"DetectionFunction": "DetectionConcurrency"}
+SCHEDULED = ("CanaryFunction", "InsightsFunction")
 
 
 def reserved(function: str) -> Any:
@@ -258,19 +264,31 @@ def stage_rate(api: str) -> float:
 
 def test_every_function_has_a_reservation_behind_one_switch() -> None:
     functions = tpl.resources("AWS::Serverless::Function", TEMPLATE)
-    assert set(functions) == {*RESERVATIONS, "CanaryFunction"}
+    assert set(functions) == {*RESERVATIONS, *QUEUE_RESERVATIONS, *SCHEDULED}
     for function, (_, _, parameter) in RESERVATIONS.items():
         assert reserved(function) == {
             "Fn::If": ["ReserveOn", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
         }, function
         assert PARAMETERS[parameter]["MinValue"] == 1  # 0 would switch the function off
-    assert reserved("CanaryFunction") == {"Fn::If": ["ReserveOn", 1, {"Ref": "AWS::NoValue"}]}
+    for function, parameter in QUEUE_RESERVATIONS.items():
+        assert reserved(function) == {
+            "Fn::If": ["ReserveOn", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }, function
+        (event,) = RESOURCES[function]["Properties"]["Events"].values()
+        assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": parameter}}
+        assert PARAMETERS[parameter]["MinValue"] == 2  # SQS's smallest maximum concurrency
+    for function in SCHEDULED:
+        assert reserved(function) == {"Fn::If": ["ReserveOn", 1, {"Ref": "AWS::NoValue"}]}
     assert PARAMETERS["ReserveConcurrency"]["Default"] == "true"
 
 
 def test_default_reservations_fit_two_stacks_in_a_new_account() -> None:
-    total = sum(PARAMETERS[p]["Default"] for _, _, p in RESERVATIONS.values()) + 1  # + canary
-    assert total == 436
+    total = (
+        sum(PARAMETERS[p]["Default"] for _, _, p in RESERVATIONS.values())
+        + sum(PARAMETERS[p]["Default"] for p in QUEUE_RESERVATIONS.values())
+        + len(SCHEDULED)
+    )
+    assert total == 450
     assert 2 * total <= DEFAULT_ACCOUNT_QUOTA - UNRESERVED_MINIMUM
 
 
