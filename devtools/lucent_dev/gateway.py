@@ -23,6 +23,8 @@ from lucent_dev import template as tpl
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway REST payload quota
 MAX_LAMBDA_EVENT_BYTES = 6 * 1024 * 1024  # synchronous Invoke request limit (6,291,456 bytes)
 ACCOUNT_ID = "123456789012"
+# What an ANY method of a REST API stands for: the HTTP methods API Gateway supports.
+ANY_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 
 # API Gateway's own answers where a response type is not customised in the template.
 DEFAULT_RESPONSES: Mapping[str, tuple[int, str]] = {
@@ -97,7 +99,8 @@ class Gateway:
         """The route for a request, its path parameters, and the API that answers.
 
         Methods are compared exactly (HTTP methods are case-sensitive: ``post`` is not ``POST``);
-        ``ANY`` takes every method, ``FOO`` and ``post`` included.
+        ``ANY`` takes the seven methods API Gateway routes (``ANY_METHODS``), not ``TRACE``,
+        ``FOO`` or ``post``: those match no route, whatever the path.
         """
         candidates = [(r, m) for r in self.routes if (m := r.pattern.match(path))]
         api = self._api_for(path, candidates)
@@ -106,7 +109,7 @@ class Gateway:
         # API Gateway prefers a literal path over a templated one, then the exact method over ANY.
         candidates.sort(key=lambda c: (c[0].path.count("{"), c[0].method == "ANY"))
         for route, found in candidates:
-            if route.method in (method, "ANY"):
+            if route.method == method or (route.method == "ANY" and method in ANY_METHODS):
                 return route, found.groupdict(), route.api
         return None, {}, api
 
