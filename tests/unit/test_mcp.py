@@ -18,12 +18,14 @@ import pytest
 from lucent import contract
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
-from lucent.data_api.models import IssueKind
+from lucent.data_api.models import IssueKind, TimelineParams
 from lucent_dev import demo, demo_data
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
 from tests.conftest import load_function
 from tests.helpers import proxy_event
+from tests.unit.test_detection import load_events
+from tests.unit.test_detection_store import Rig, split
 
 CTX = LocalContext("McpFunction")
 HOST = "mcp.example.test"
@@ -33,7 +35,14 @@ MODERN = "2026-07-28"
 ROLES = demo.roles()
 READ, WRITE, OTHER = ROLES["api_key"], ROLES["api_key_write"], ROLES["other_api_key"]
 UNKNOWN_ISSUE = "iss_01JZZZZZZZZZZZZZZZZZZZZZZZ"
-TOOL_NAMES = ["list_issues", "get_issue", "update_issue_status", "list_signals", "list_insights"]
+TOOL_NAMES = [
+    "list_issues",
+    "get_issue",
+    "update_issue_status",
+    "list_signals",
+    "list_insights",
+    "get_session_timeline",
+]
 CHALLENGE_401 = f'Bearer resource_metadata="{METADATA_URL}", scope="read:lucent"'
 CHALLENGE_403 = (
     f'Bearer error="insufficient_scope", scope="write:issues", resource_metadata="{METADATA_URL}"'
@@ -531,6 +540,135 @@ def test_get_issue_and_cross_org_ids_are_indistinguishable_from_unknown(
     assert unknown.json()["result"] == other.json()["result"] == expected
 
 
+@pytest.fixture
+def timelines(seeded: dict[str, str], dynamodb: Any, s3: Any) -> Rig:
+    """Detection's shop session for the demo organization in three batches, and the same
+    session under another id for the other organization (tests/unit/test_detection_timeline)."""
+    rig = Rig(dynamodb, s3, org=ROLES["org_id"])
+    events = load_events("shop")
+    rig.deliver([rig.upload("shop-a", n, p) for n, p in enumerate(split(events, [20, 40]))])
+    other = Rig(dynamodb, s3, org=ROLES["other_org_id"])
+    other.deliver([other.upload("shop-b", 0, events)])
+    return rig
+
+
+def timeline(mcp: Callable[..., Reply], **arguments: Any) -> dict[str, Any]:
+    reply = mcp(tool_call("get_session_timeline", arguments))
+    assert reply.status == 200, reply.body
+    return dict(reply.json()["result"])
+
+
+def rest_timeline(seeded: dict[str, str], session: str, **query: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params = {"limit": "100", **{k: str(v) for k, v in query.items()}}
+    while True:
+        page = rest_list(seeded, f"/api/v1/sessions/{session}/timeline", params)
+        items += page["items"]
+        if page["next_cursor"] is None:
+            return items
+        params["cursor"] = page["next_cursor"]
+
+
+def test_get_session_timeline_is_the_data_apis_page_with_one_line_per_entry(
+    mcp: Callable[..., Reply], seeded: dict[str, str], timelines: Rig
+) -> None:
+    result = timeline(mcp, session_id="shop-a", limit=100)
+    assert result["isError"] is False
+    content = result["structuredContent"]
+    rest = rest_timeline(seeded, "shop-a")
+    assert content == {"items": rest, "next_cursor": None}
+    assert len(rest) == 14  # the shop session: enough entries for the pages below
+    lines = result["content"][0]["text"].split("\n")
+    assert lines[0] == f"{len(rest)} timeline entries (session_id=shop-a):"
+    assert lines[-1] == "No more pages."
+    body = lines[1:-1]
+    assert len(body) == len(rest)
+    for line, entry in zip(body, rest, strict=True):
+        assert line.startswith(f"- {entry['replay_timestamp_ms']} ms {entry['kind']}"), line
+    click = rest.index(next(e for e in rest if e["selector"] == "button#add"))
+    assert (
+        body[click]
+        == f'- {rest[click]["replay_timestamp_ms"]} ms click on button#add "Add to cart"'
+    )
+    typed = rest.index(next(e for e in rest if e["kind"] == "input"))
+    assert body[typed] == f"- {rest[typed]['replay_timestamp_ms']} ms input on input#card"
+    first = rest[0]
+    assert body[0] == f"- {first['replay_timestamp_ms']} ms page_view ({first['url']})"
+    signal = next(e for e in rest if e["kind"] == "signal")
+    where = f" on {signal['selector']}" if signal["selector"] else ""
+    assert body[rest.index(signal)] == (
+        f"- {signal['replay_timestamp_ms']} ms signal {signal['signal_kind']}{where}: "
+        f"{signal['detail']} [issue {signal['issue_id']}, signal {signal['signal_id']}]"
+    )
+
+
+def test_get_session_timeline_pages_through_next_cursor(
+    mcp: Callable[..., Reply], seeded: dict[str, str], timelines: Rig
+) -> None:
+    seen: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"session_id": "shop-a", "limit": 4}
+    pages = 0
+    while True:
+        result = timeline(mcp, **arguments)
+        content = result["structuredContent"]
+        text = result["content"][0]["text"]
+        pages += 1
+        seen += content["items"]
+        if content["next_cursor"] is None:
+            assert text.endswith("\nNo more pages.")
+            break
+        assert len(content["items"]) == 4
+        assert text.endswith(f"\nMore: call again with cursor={content['next_cursor']}")
+        arguments["cursor"] = content["next_cursor"]
+    rest = rest_timeline(seeded, "shop-a")
+    assert seen == rest
+    assert pages == 4  # 4 + 4 + 4 + 2
+
+
+def test_get_session_timeline_keeps_to_the_from_to_window(
+    mcp: Callable[..., Reply], seeded: dict[str, str], timelines: Rig
+) -> None:
+    everything = rest_timeline(seeded, "shop-a")
+    stamps = sorted({e["replay_timestamp_ms"] for e in everything})
+    low, high = stamps[len(stamps) // 4], stamps[3 * len(stamps) // 4]
+    want = [e for e in everything if low <= e["replay_timestamp_ms"] <= high]
+    assert 0 < len(want) < len(everything)
+    got: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"session_id": "shop-a", "from_ms": low, "to_ms": high, "limit": 2}
+    while True:
+        result = timeline(mcp, **arguments)
+        assert result["content"][0]["text"].startswith(
+            f"{len(result['structuredContent']['items'])} timeline entr"
+        )
+        assert f"(session_id=shop-a, from_ms={low}, to_ms={high})" in result["content"][0]["text"]
+        got += result["structuredContent"]["items"]
+        if result["structuredContent"]["next_cursor"] is None:
+            break
+        arguments["cursor"] = result["structuredContent"]["next_cursor"]
+    assert got == want == rest_timeline(seeded, "shop-a", from_ms=low, to_ms=high)
+    only_after = timeline(mcp, session_id="shop-a", from_ms=high + 1, limit=100)
+    assert only_after["structuredContent"]["items"] == [
+        e for e in everything if e["replay_timestamp_ms"] > high
+    ]
+    # A cursor is bound to its session and window, as on the REST route.
+    cursor = timeline(mcp, session_id="shop-a", limit=2)["structuredContent"]["next_cursor"]
+    assert cursor
+    moved = timeline(mcp, session_id="shop-a", from_ms=low, cursor=cursor)
+    assert moved == {"content": [{"type": "text", "text": "Invalid cursor"}], "isError": True}
+
+
+def test_unknown_and_other_org_sessions_are_the_same_tool_error(
+    mcp: Callable[..., Reply], dynamodb: Any, s3: Any, timelines: Rig
+) -> None:
+    other = Rig(dynamodb, s3, org=ROLES["other_org_id"])
+    theirs = other.data.session_timeline(other.reader, "shop-b", TimelineParams(limit=1))
+    assert theirs.items  # the session exists, for its own organization
+    expected = {"content": [{"type": "text", "text": "Session not found"}], "isError": True}
+    for session in ("shop-b", "no-such-session", "bad/../id"):
+        assert timeline(mcp, session_id=session) == expected, session
+    assert timeline(mcp, session_id="shop-b", from_ms=0, to_ms=10**9, limit=5) == expected
+
+
 def test_update_issue_status_records_who_like_the_data_api(
     mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any
 ) -> None:
@@ -738,7 +876,7 @@ HOSTILE: list[tuple[str, dict[str, Any], int, dict[str, Any]]] = [
         {
             "error": {
                 "code": -32602,
-                "message": "Unknown tool: 'delete_everything' (tools: list_issues, get_issue, update_issue_status, list_signals, list_insights)",
+                "message": "Unknown tool: 'delete_everything' (tools: list_issues, get_issue, update_issue_status, list_signals, list_insights, get_session_timeline)",
             }
         },
     ),
@@ -936,6 +1074,66 @@ TOOL_ERRORS: list[tuple[str, str, dict[str, Any], str]] = [
         "list_signals",
         {"session_id": "s" * 129},
         "Invalid argument 'session_id': at most 128 characters, got 129",
+    ),
+    (
+        "timeline-without-session",
+        "get_session_timeline",
+        {"limit": 5},
+        "Missing required argument 'session_id'",
+    ),
+    (
+        "timeline-session-number",
+        "get_session_timeline",
+        {"session_id": 42},
+        "Invalid argument 'session_id': must be a string",
+    ),
+    (
+        "timeline-session-empty",
+        "get_session_timeline",
+        {"session_id": ""},
+        "Invalid argument 'session_id': must not be empty",
+    ),
+    (
+        "timeline-from-string",
+        "get_session_timeline",
+        {"session_id": "shop-a", "from_ms": "1000"},
+        "Invalid argument 'from_ms': must be an integer",
+    ),
+    (
+        "timeline-to-float",
+        "get_session_timeline",
+        {"session_id": "shop-a", "to_ms": 1.5},
+        "Invalid argument 'to_ms': must be an integer",
+    ),
+    (
+        "timeline-from-negative",
+        "get_session_timeline",
+        {"session_id": "shop-a", "from_ms": -1},
+        "Invalid argument 'from_ms': must be at least 0",
+    ),
+    (
+        "timeline-limit-zero",
+        "get_session_timeline",
+        {"session_id": "shop-a", "limit": 0},
+        "Invalid argument 'limit': must be between 1 and 100",
+    ),
+    (
+        "timeline-cursor-number",
+        "get_session_timeline",
+        {"session_id": "shop-a", "cursor": 7},
+        "Invalid argument 'cursor': must be a string",
+    ),
+    (
+        "timeline-org-argument",
+        "get_session_timeline",
+        {"session_id": "shop-a", "org_id": "org_other"},
+        "Unknown argument 'org_id' (tools act on the organization of your token); accepted: session_id, from_ms, to_ms, limit, cursor",
+    ),
+    (
+        "timeline-forged-cursor",
+        "get_session_timeline",
+        {"session_id": "shop-a", "cursor": "bm90IGEgY3Vyc29y"},
+        "Invalid cursor",
     ),
 ]
 

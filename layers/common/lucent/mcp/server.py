@@ -56,7 +56,8 @@ SERVER_VERSION = "1.0.0"
 INSTRUCTIONS = (
     "Lucent records user sessions on the web and detects problems in them. Start with "
     "list_issues (open issues first), then get_issue and list_signals for the evidence of one "
-    "issue (each signal names a session and a replay timestamp); list_insights summarises "
+    "issue (each signal names a session and a replay timestamp); get_session_timeline tells "
+    "what happened in that session around the replay timestamp; list_insights summarises "
     "across issues. update_issue_status needs a token with write:issues. Every tool acts on the "
     "organization of your token."
 )

@@ -42,6 +42,10 @@ from lucent.data_api.models import (
     Signal,
     SignalListParams,
     SignalPage,
+    TimelineEntry,
+    TimelineKind,
+    TimelinePage,
+    TimelineParams,
 )
 from lucent.data_api.service import DataService, encode_cursor
 from lucent.errors import BadRequest, InvalidCursor, NotFound
@@ -135,7 +139,8 @@ def _check(name: str, spec: Mapping[str, Any], value: Any) -> Any:
             raise ToolArgumentError(f"Invalid argument {name!r}: must be an integer")
         low, high = spec.get("minimum"), spec.get("maximum")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ToolArgumentError(f"Invalid argument {name!r}: must be between {low} and {high}")
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ToolArgumentError(f"Invalid argument {name!r}: must be {bounds}")
         return value
     if not isinstance(value, str):
         raise ToolArgumentError(f"Invalid argument {name!r}: must be a string")
@@ -143,6 +148,10 @@ def _check(name: str, spec: Mapping[str, Any], value: Any) -> Any:
         raise ToolArgumentError(
             f"Invalid argument {name!r}: must be one of {', '.join(spec['enum'])}"
         )
+    min_length = spec.get("minLength")
+    if min_length is not None and len(value) < min_length:
+        need = "must not be empty" if min_length == 1 else f"at least {min_length} characters"
+        raise ToolArgumentError(f"Invalid argument {name!r}: {need}")
     max_length = spec.get("maxLength")
     if max_length is not None and len(value) > max_length:
         raise ToolArgumentError(
@@ -268,8 +277,10 @@ def _issue_line(issue: Issue) -> str:
     )
 
 
-def _page_text(noun: str, lines: list[str], next_cursor: str | None, filters: str) -> str:
-    head = f"{len(lines)} {noun}{'' if len(lines) == 1 else 's'}{filters}"
+def _page_text(
+    noun: str, lines: list[str], next_cursor: str | None, filters: str, plural: str = ""
+) -> str:
+    head = f"{len(lines)} {noun if len(lines) == 1 else plural or noun + 's'}{filters}"
     body = "".join(f"\n- {line}" for line in lines)
     tail = f"\nMore: call again with cursor={next_cursor}" if next_cursor else "\nNo more pages."
     return head + (":" if lines else ".") + body + tail
@@ -399,6 +410,57 @@ def _list_insights(service: DataService, principal: Principal, args: dict[str, A
     return ToolOutput(page.model_dump(mode="json"), text)
 
 
+def _timeline_line(entry: TimelineEntry) -> str:
+    """One entry: its offset in the replay, what happened, and on what (never typed text)."""
+    head = f"{entry.replay_timestamp_ms} ms {entry.kind.value}"
+    if entry.kind is TimelineKind.SIGNAL:
+        kind = entry.signal_kind.value if entry.signal_kind else "signal"
+        where = f" on {entry.selector}" if entry.selector else ""
+        detail = f": {entry.detail}" if entry.detail else ""
+        return f"{head} {kind}{where}{detail} [issue {entry.issue_id}, signal {entry.signal_id}]"
+    parts = [head]
+    if entry.selector:
+        parts.append(f"on {entry.selector}")
+    if entry.text:
+        parts.append(json.dumps(entry.text, ensure_ascii=False))
+    if entry.detail:
+        parts.append(f"- {entry.detail}")
+    if entry.url and (entry.kind is TimelineKind.PAGE_VIEW or not entry.selector):
+        parts.append(f"({entry.url})")
+    return " ".join(parts)
+
+
+def _get_session_timeline(
+    service: DataService, principal: Principal, args: dict[str, Any]
+) -> ToolOutput:
+    session_id, from_ms, to_ms = args["session_id"], args.get("from_ms"), args.get("to_ms")
+    extra: dict[str, str | None] = {}
+    page = service.session_timeline(
+        principal,
+        session_id,
+        TimelineParams(
+            from_ms=from_ms,
+            to_ms=to_ms,
+            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
+            cursor=_unwrap_cursor(args.get("cursor"), extra),
+        ),
+    )
+    page = TimelinePage(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
+    text = _page_text(
+        "timeline entry",
+        [_timeline_line(e) for e in page.items],
+        page.next_cursor,
+        _filters(session_id=session_id, from_ms=from_ms, to_ms=to_ms),
+        plural="timeline entries",
+    )
+    return ToolOutput(page.model_dump(mode="json"), text)
+
+
+_REPLAY_MS = {
+    "type": "integer",
+    "minimum": 0,
+}
+
 TOOLS: tuple[Tool, ...] = (
     Tool(
         name="list_issues",
@@ -493,6 +555,50 @@ TOOLS: tuple[Tool, ...] = (
         output_model=InsightPage,
         read_only=True,
         run=_list_insights,
+    ),
+    Tool(
+        name="get_session_timeline",
+        title="Get a session's timeline",
+        description=(
+            "What happened in one recorded session, in order: page views, clicks (element and "
+            "its text), inputs (the element only, never what was typed), scrolls, JavaScript and "
+            "network errors, and the signals detected there (with their issue ids). Each entry "
+            "has replay_timestamp_ms, its offset from the start of the replay. Narrow to a time "
+            "window with from_ms/to_ms; page with limit and cursor. Session ids come from "
+            "list_signals."
+        ),
+        scope=READ_SCOPE,
+        input_schema=_object(
+            {
+                "session_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_SESSION_ID_LENGTH,
+                    "description": "The recorded session, e.g. the session_id of a signal.",
+                },
+                "from_ms": {
+                    **_REPLAY_MS,
+                    "description": "Only entries at or after this offset from the start of the "
+                    "replay, in milliseconds.",
+                },
+                "to_ms": {
+                    **_REPLAY_MS,
+                    "description": "Only entries at or before this offset from the start of the "
+                    "replay, in milliseconds (inclusive).",
+                },
+                "limit": _LIMIT,
+                "cursor": {
+                    **_CURSOR,
+                    "description": "The next_cursor of the previous page, to get the next one. "
+                    "Omit for the first page; pass it with the same session_id, from_ms and "
+                    "to_ms.",
+                },
+            },
+            required=["session_id"],
+        ),
+        output_model=TimelinePage,
+        read_only=True,
+        run=_get_session_timeline,
     ),
 )
 TOOLS_BY_NAME: Mapping[str, Tool] = {tool.name: tool for tool in TOOLS}
