@@ -7,16 +7,19 @@
   newest revision, 2025-11-25 (it does not speak 2026-07-28), and at 2025-06-18;
 * the MCP Inspector's CLI mode, as a smoke test.
 
-Each lists the tools and calls every one, is refused with the 403 step-up challenge for
+Each lists the tools and calls every one (``get_session_timeline`` on a session posted to the local
+ingest API and detected by its pipeline, then on an unknown session), is refused with the 403 step-up challenge for
 ``update_issue_status`` with a read token, and discovers the resource metadata from the 401.
 The JavaScript clients need ``tests/mcp/node_modules`` (``make tests/mcp/node_modules/.installed``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,16 +34,47 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from mcp.shared.exceptions import MCPError
 
 from lucent_dev.local_api import LocalApi
+from tests.integration.live_api import ingest, public_key, send
+from tests.unit.test_detection import load_events
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "mcp"
-TOOLS = ["list_issues", "get_issue", "update_issue_status", "list_signals", "list_insights"]
+TOOLS = [
+    "list_issues",
+    "get_issue",
+    "update_issue_status",
+    "list_signals",
+    "list_insights",
+    "get_session_timeline",
+]
 UNKNOWN_ISSUE = "iss_01JZZZZZZZZZZZZZZZZZZZZZZZ"
+SESSION = "mcp-clients-shop"
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalApi]:
     with LocalApi(port=0) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def session(api: LocalApi) -> str:
+    """The shop session, posted for the demo organization; its timeline once detection wrote it."""
+    state = api.state()
+    events = load_events("shop")
+    reply = ingest(
+        api,
+        public_key(api, state["org_id"]),
+        {"session_id": SESSION, "sequence": 0, "events": events},
+    )
+    assert reply.status == 200, reply.body
+    headers = [("Authorization", f"Bearer {state['api_key']}")]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = send(api, "GET", f"/api/v1/sessions/{SESSION}/timeline?limit=100", headers=headers)
+        if found.status == 200 and len(found.json()["items"]) == 14:
+            return SESSION
+        time.sleep(0.05)
+    raise AssertionError(f"no timeline for {SESSION} within 10 s: {found.status} {found.body}")
 
 
 def node_tool(name: str) -> str:
@@ -53,7 +87,7 @@ def node_tool(name: str) -> str:
 
 
 async def python_session(
-    url: str, read: str, write: str, issue_id: str, mode: str
+    url: str, read: str, write: str, issue_id: str, session_id: str, *, mode: str
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {"statuses": []}
 
@@ -75,6 +109,7 @@ async def python_session(
             "get_issue": {"issue_id": issue_id},
             "list_signals": {"issue_id": issue_id, "limit": 2},
             "list_insights": {"limit": 2},
+            "get_session_timeline": {"session_id": session_id, "limit": 5},
         }
         seen["calls"] = {}
         for name, arguments in calls.items():
@@ -82,6 +117,8 @@ async def python_session(
             seen["calls"][name] = result.model_dump(mode="json", by_alias=True)
         unknown = await client.call_tool("get_issue", {"issue_id": UNKNOWN_ISSUE})
         seen["unknown"] = unknown.model_dump(mode="json", by_alias=True)
+        no_session = await client.call_tool("get_session_timeline", {"session_id": "no-such"})
+        seen["unknown_session"] = no_session.model_dump(mode="json", by_alias=True)
         try:
             await client.call_tool("update_issue_status", {"issue_id": issue_id, "status": "open"})
             seen["read_update"] = "succeeded"
@@ -110,6 +147,20 @@ async def python_session(
     return seen
 
 
+def check_timeline(page: dict[str, Any], unknown: dict[str, Any]) -> None:
+    """The first 5 of the shop session's 14 entries, a cursor, a text line each; then the error."""
+    content = page["structuredContent"]
+    assert content["items"][0]["kind"] == "page_view"
+    assert len(content["items"]) == 5
+    assert content["next_cursor"]
+    text = page["content"][0]["text"]
+    assert text.startswith(f"5 timeline entries (session_id={SESSION}):\n- ")
+    assert len(text.split("\n")) == 7  # the head, 5 entries, how to go on
+    assert text.endswith(f"\nMore: call again with cursor={content['next_cursor']}")
+    assert unknown["isError"] is True
+    assert [(c["type"], c["text"]) for c in unknown["content"]] == [("text", "Session not found")]
+
+
 def check_python(seen: dict[str, Any], api: LocalApi, version: str) -> None:
     assert seen["protocol_version"] == version
     assert seen["tools"] == TOOLS
@@ -120,6 +171,7 @@ def check_python(seen: dict[str, Any], api: LocalApi, version: str) -> None:
     assert len(seen["calls"]["list_issues"]["structuredContent"]["items"]) == 3
     assert seen["unknown"]["isError"] is True
     assert seen["unknown"]["content"][0]["text"] == "Issue not found"
+    check_timeline(seen["calls"]["get_session_timeline"], seen["unknown_session"])
     assert seen["read_update"] == "Missing required scope: write:issues"
     metadata_url = f"{api.url}/.well-known/oauth-protected-resource/mcp"
     assert seen["challenge403"] == (
@@ -135,31 +187,39 @@ def check_python(seen: dict[str, Any], api: LocalApi, version: str) -> None:
     assert metadata.bearer_methods_supported == ["header"]
 
 
-def test_python_sdk_at_2026_07_28(api: LocalApi) -> None:
+def test_python_sdk_at_2026_07_28(api: LocalApi, session: str) -> None:
     state = api.state()
     seen = anyio.run(
-        python_session,
-        api.url + "/mcp",
-        state["api_key"],
-        state["api_key_write"],
-        state["issue_id"],
-        "auto",
+        functools.partial(
+            python_session,
+            api.url + "/mcp",
+            state["api_key"],
+            state["api_key_write"],
+            state["issue_id"],
+            session,
+            mode="auto",
+        )
     )
     check_python(seen, api, "2026-07-28")
 
 
-def test_python_sdk_at_2025_06_18(api: LocalApi, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_sdk_at_2025_06_18(
+    api: LocalApi, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mcp.client.session
 
     monkeypatch.setattr(mcp.client.session, "LATEST_HANDSHAKE_VERSION", "2025-06-18")
     state = api.state()
     seen = anyio.run(
-        python_session,
-        api.url + "/mcp",
-        state["api_key"],
-        state["api_key_write"],
-        state["issue_id"],
-        "legacy",
+        functools.partial(
+            python_session,
+            api.url + "/mcp",
+            state["api_key"],
+            state["api_key_write"],
+            state["issue_id"],
+            session,
+            mode="legacy",
+        )
     )
     check_python(seen, api, "2025-06-18")
 
@@ -169,7 +229,7 @@ def test_python_sdk_at_2025_06_18(api: LocalApi, monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.node
 @pytest.mark.parametrize("version", ["2025-11-25", "2025-06-18"])
-def test_typescript_sdk(api: LocalApi, version: str) -> None:
+def test_typescript_sdk(api: LocalApi, session: str, version: str) -> None:
     state = api.state()
     node = shutil.which("node")
     assert node, "node is required for the official TypeScript client"
@@ -183,6 +243,7 @@ def test_typescript_sdk(api: LocalApi, version: str) -> None:
             state["api_key_write"],
             version,
             state["issue_id"],
+            session,
         ],
         capture_output=True,
         text=True,
@@ -201,11 +262,13 @@ def test_typescript_sdk(api: LocalApi, version: str) -> None:
         "list_signals",
         "list_insights",
         "update_issue_status",
+        "get_session_timeline",
     ):
         assert seen["calls"][name]["isError"] is False, name
         assert seen["calls"][name]["structuredContent"], name
     assert seen["calls"]["update_issue_status"]["structuredContent"]["status"] == "resolved"
     assert seen["calls"]["unknown_issue"]["isError"] is True
+    check_timeline(seen["calls"]["get_session_timeline"], seen["calls"]["unknown_session"])
     metadata_url = f"{api.url}/.well-known/oauth-protected-resource/mcp"
     assert 403 in seen["statuses"]
     assert seen["challenge403"] == (
@@ -249,7 +312,7 @@ def inspector(
 
 
 @pytest.mark.node
-def test_inspector_cli_smoke(api: LocalApi, tmp_path: Path) -> None:
+def test_inspector_cli_smoke(api: LocalApi, session: str, tmp_path: Path) -> None:
     state = api.state()
     listed = inspector(api, tmp_path, state["api_key"], "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr + listed.stdout
@@ -269,3 +332,20 @@ def test_inspector_cli_smoke(api: LocalApi, tmp_path: Path) -> None:
     result = json.loads(called.stdout)
     assert result["isError"] is False
     assert len(result["structuredContent"]["items"]) == 2
+    timeline = inspector(
+        api,
+        tmp_path,
+        state["api_key"],
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_session_timeline",
+        "--tool-arg",
+        f"session_id={session}",
+        "limit=3",
+    )
+    assert timeline.returncode == 0, timeline.stderr + timeline.stdout
+    page = json.loads(timeline.stdout)
+    assert page["isError"] is False
+    assert len(page["structuredContent"]["items"]) == 3
+    assert page["structuredContent"]["next_cursor"]

@@ -1,5 +1,5 @@
 // The official TypeScript SDK client against our MCP server (run by tests/integration/test_mcp_clients.py).
-// Usage: node ts_client.mjs <url> <read token> <write token> <protocol version: 2025-11-25 | 2025-06-18> <issue id>
+// Usage: node ts_client.mjs <url> <read token> <write token> <protocol version: 2025-11-25 | 2025-06-18> <issue id> <session id>
 // Prints one JSON object: what the client saw. The SDK (1.32.x) offers 2025-11-25 at initialize;
 // for 2025-06-18 the initialize request's offer is rewritten on its way out, after which the SDK
 // itself adopts what the server answered and sends it in MCP-Protocol-Version.
@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { extractWWWAuthenticateParams, discoverOAuthProtectedResourceMetadata } from "@modelcontextprotocol/sdk/client/auth.js";
 
-const [url, readToken, writeToken, version, issueId] = process.argv.slice(2);
+const [url, readToken, writeToken, version, issueId, sessionId] = process.argv.slice(2);
 const seen = { statuses: [] };
 
 async function connect(token) {
@@ -41,6 +41,8 @@ seen.calls.list_issues = await client.callTool({ name: "list_issues", arguments:
 seen.calls.get_issue = await client.callTool({ name: "get_issue", arguments: { issue_id: issueId } });
 seen.calls.list_signals = await client.callTool({ name: "list_signals", arguments: { issue_id: issueId, limit: 2 } });
 seen.calls.list_insights = await client.callTool({ name: "list_insights", arguments: { limit: 2 } });
+seen.calls.get_session_timeline = await client.callTool({ name: "get_session_timeline", arguments: { session_id: sessionId, limit: 5 } });
+seen.calls.unknown_session = await client.callTool({ name: "get_session_timeline", arguments: { session_id: "no-such" } });
 seen.calls.unknown_issue = await client.callTool({ name: "get_issue", arguments: { issue_id: "iss_01JZZZZZZZZZZZZZZZZZZZZZZZ" } });
 try {
   await client.callTool({ name: "update_issue_status", arguments: { issue_id: issueId, status: "resolved" } });
