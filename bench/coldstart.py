@@ -40,6 +40,7 @@ FACTORIES = {
     "DataApiFunction": "module.service()",
     "McpFunction": "module.server(); import lucent.mcp.tools as t; t.tool_definitions()",
     "DetectionFunction": "module.service()",
+    "OAuthFunction": "module._parts()",
 }
 NOT_MEASURED = {
     "CanaryFunction": "scheduled every 5 minutes; its cold start is nobody's latency",
@@ -58,7 +59,8 @@ module.lambda_handler
 exec(first_invocation)
 from lucent import aws
 services = [name for name, made in (("dynamodb", aws.dynamodb_client), ("s3", aws.s3_client),
-            ("secretsmanager", aws.secretsmanager_client)) if made.cache_info().currsize]
+            ("secretsmanager", aws.secretsmanager_client), ("cognito-idp", aws.cognito_client))
+            if made.cache_info().currsize]
 print(",".join(services) or "-", len(sys.modules))
 """
 _BOTO3 = """
@@ -85,6 +87,9 @@ def lambda_environment(logical_id: str, spec: tpl.FunctionSpec) -> dict[str, str
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         **common.function_env(),
+        # References to resources that exist only in AWS (an app client id, an API's URL) get a
+        # stand-in value: the function reads them at start, and nothing is sent.
+        **{key: f"bench-{key.lower()}" for key in spec.environment},
         **tpl.resolve_environment(spec, names, tpl.parameter_defaults()),
         "LAMBDA_TASK_ROOT": str(spec.module_file.parent),
         "LAMBDA_RUNTIME_DIR": "/var/runtime",

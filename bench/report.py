@@ -148,6 +148,7 @@ COLD_START_GOALS = {
     "DataApiFunction": 1.8,
     "DetectionFunction": 1.8,
     "McpFunction": 2.0,
+    "OAuthFunction": 2.0,
 }
 
 
