@@ -545,8 +545,17 @@ CASES: list[Case] = [
         "Method not allowed",
     ),
     Case(
-        "TRACE an issue (the ANY route takes it to the function)",
+        "TRACE an issue (ANY is API Gateway's seven methods: no route takes TRACE)",
         "TRACE",
+        ISSUE,
+        [("Authorization", f"Bearer {WRITER}")],
+        None,
+        404,
+        "Not found",
+    ),
+    Case(
+        "PUT an issue (the ANY route takes it to the function)",
+        "PUT",
         ISSUE,
         [("Authorization", f"Bearer {WRITER}")],
         None,
