@@ -240,9 +240,16 @@ def _stdout_to_devnull(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    muted = _MutedForThread(sys.stdout, threading.get_ident())
-    with contextlib.redirect_stdout(muted):
+    previous = sys.stdout
+    muted = _MutedForThread(previous, threading.get_ident())
+    sys.stdout = muted
+    try:
         yield
+    finally:
+        # Only if nobody replaced it meanwhile: restoring over another thread's newer stdout
+        # would bring back a stream that may be closed by now.
+        if sys.stdout is muted:
+            sys.stdout = previous
 
 
 def load_containers(
