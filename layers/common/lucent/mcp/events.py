@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from lucent import http
 from lucent.contract import MCP_PATH, MCP_RESOURCE_METADATA_PATH
 from lucent.mcp.protocol import Headers
 from lucent.mcp.server import HttpReply, McpRequest
-
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
-_STAGE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def _header_pairs(event: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -31,17 +28,7 @@ def _header_pairs(event: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def base_url(event: Mapping[str, Any], headers: Headers, configured: str = "") -> str:
-    if configured:
-        return configured.rstrip("/")
-    context = event.get("requestContext") or {}
-    host = headers.get("host") or str(context.get("domainName") or "")
-    if not _HOST.fullmatch(host):
-        host = str(context.get("domainName") or "localhost")
-    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
-    scheme = "https" if proto == "https" else "http"
-    stage = str(context.get("stage") or "")
-    prefix = f"/{stage}" if ".execute-api." in host and _STAGE.fullmatch(stage) else ""
-    return f"{scheme}://{host}{prefix}"
+    return http.base_url(event, headers.get("host"), headers.get("x-forwarded-proto"), configured)
 
 
 def request_from_event(event: Mapping[str, Any], configured_base_url: str = "") -> McpRequest:

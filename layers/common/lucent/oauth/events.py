@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from lucent import http
 from lucent.contract import (
     OAUTH_AUTHORIZE_PATH,
     OAUTH_METADATA_PATH,
@@ -23,8 +23,6 @@ from lucent.contract import (
 )
 from lucent.oauth.server import HttpReply, OAuthRequest
 
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
-_STAGE = re.compile(r"^[A-Za-z0-9_]+$")
 ROUTES = frozenset(
     {
         OAUTH_METADATA_PATH,
@@ -53,17 +51,7 @@ def _headers(event: Mapping[str, Any]) -> dict[str, str]:
 
 
 def base_url(event: Mapping[str, Any], headers: Mapping[str, str], configured: str = "") -> str:
-    if configured:
-        return configured.rstrip("/")
-    context = event.get("requestContext") or {}
-    host = headers.get("host") or str(context.get("domainName") or "")
-    if not _HOST.fullmatch(host):
-        host = str(context.get("domainName") or "localhost")
-    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
-    scheme = "https" if proto == "https" else "http"
-    stage = str(context.get("stage") or "")
-    prefix = f"/{stage}" if ".execute-api." in host and _STAGE.fullmatch(stage) else ""
-    return f"{scheme}://{host}{prefix}"
+    return http.base_url(event, headers.get("host"), headers.get("x-forwarded-proto"), configured)
 
 
 def _query(event: Mapping[str, Any]) -> str:
