@@ -3,16 +3,24 @@
 Everything here hooks botocore's own events, registered in ``botocore.handlers.BUILTIN_HANDLERS``
 so that every session created afterwards (``lucent.aws`` builds its clients lazily) carries them:
 
-* ``Recorder`` keeps the last HTTP answer per operation (``after-call``), e.g. while moto runs;
+* ``Recorder`` keeps the last HTTP answer per operation (``after-call``), e.g. while moto runs,
+  and the parameters our code passed (``provide-client-params``), so a floor can make the very
+  same call with bare boto3;
 * ``Replayer`` answers every request at ``before-send`` with the recorded bytes, so no moto and no
-  socket: the CPU measured is our code plus botocore's serialising, signing and parsing;
+  socket: the CPU measured is our code plus botocore's serialising, signing and parsing. It counts
+  what it answered, so a section can prove its calls went through it;
 * ``CallCounter`` counts API calls (``before-call``) and HTTP attempts (``before-send``).
 
 Handlers go first in the list: moto's own ``before-send`` stubber must not answer before ours.
+Only sessions created *after* a hook is installed carry it, which is why entering and leaving
+calls ``lucent.container.reset()``: it drops the container's boto3 session and clients. (Until
+``reset()`` dropped the session as well, the sections measured a session built before their
+hooks: 0 calls counted, and network calls instead of replayed answers.)
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,9 +90,18 @@ def _operation(event_name: str) -> str:
     return event_name.split(".", 1)[1]
 
 
+def _copy_params(params: dict[str, Any]) -> dict[str, Any]:
+    # Shallow: botocore replaces values (an S3 Body becomes a file object) rather than mutating.
+    return dict(params)
+
+
 class Recorder(_Hooks):
     def __init__(self) -> None:
         self.answers: dict[str, Canned] = {}
+        self.params: dict[str, dict[str, Any]] = {}
+
+    def _params(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
+        self.params[_operation(event_name)] = _copy_params(params)
 
     def _after_call(self, http_response: Any, event_name: str, **_: Any) -> None:
         self.answers[_operation(event_name)] = Canned(
@@ -92,23 +109,52 @@ class Recorder(_Hooks):
         )
 
     def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        return [("after-call", self._after_call)]
+        return [("provide-client-params", self._params), ("after-call", self._after_call)]
 
 
 class Replayer(_Hooks):
-    """Answers each operation with its canned response; ``overrides`` win (e.g. a 503 for S3)."""
+    """Answers each operation with its canned response; ``overrides`` win (e.g. a 503 for S3).
+
+    ``served`` counts the answers per operation; ``capture()`` records the parameters of the
+    calls made inside it (off otherwise: the measured loops pay one attribute test per call).
+    """
 
     def __init__(self, answers: dict[str, Canned], overrides: dict[str, Canned] | None = None):
         self.answers = {**answers, **(overrides or {})}
+        self.served: Counter[str] = Counter()
+        self._captured: dict[str, dict[str, Any]] | None = None
+
+    def _params(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
+        if self._captured is not None:
+            self._captured[_operation(event_name)] = _copy_params(params)
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
-        canned = self.answers.get(_operation(event_name))
+        operation = _operation(event_name)
+        canned = self.answers.get(operation)
         if canned is None:
             raise RuntimeError(f"no canned answer for {event_name}")
+        self.served[operation] += 1
         return AWSResponse(request.url, canned.status, _headers(canned.headers), _Raw(canned.body))
 
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """The parameters of each operation called inside the block (the last call's)."""
+        captured: dict[str, dict[str, Any]] = {}
+        self._captured = captured
+        try:
+            yield captured
+        finally:
+            self._captured = None
+
+    def calls_of(self, call: Callable[[], Any]) -> tuple[dict[str, int], Any]:
+        """The answers served while ``call()`` ran, per operation (no entry: none), and what
+        ``call()`` returned."""
+        before = Counter(self.served)
+        returned = call()
+        return dict(self.served - before), returned
+
     def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        return [("before-send", self._before_send)]
+        return [("provide-client-params", self._params), ("before-send", self._before_send)]
 
 
 class Fault:

@@ -1,17 +1,73 @@
-"""What every benchmark shares: the functions' environment, moto storage, timing, handlers."""
+"""What every benchmark shares: the functions' environment, moto storage, timing, handlers, and
+the checks that make a section fail when it measured nothing."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import math
 import os
 import statistics
+import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lucent_dev import template as tpl
 
 REGION = "us-east-1"
+
+
+class NothingMeasured(RuntimeError):
+    """A section measured nothing (no calls, an empty sample, a zero or NaN figure, a child
+    process that failed). Raised instead of reporting a figure computed from nothing."""
+
+
+def positive(value: float, what: str) -> float:
+    """``value`` if it is a finite number above zero; else NothingMeasured naming ``what``."""
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise NothingMeasured(f"{what} is {value!r}: nothing was measured")
+    return value
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Min, median and max of a sample of positive figures (rounds of one measurement)."""
+
+    min: float
+    median: float
+    max: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float], what: str) -> Spread:
+        if not values:
+            raise NothingMeasured(f"{what}: empty sample")
+        for value in values:
+            positive(value, what)
+        return cls(min(values), statistics.median(values), max(values), len(values))
+
+    def as_dict(self) -> dict[str, float]:
+        return {"min": self.min, "median": self.median, "max": self.max, "n": self.n}
+
+
+def child_process(args: list[str], *, what: str, timeout: float, **kwargs: Any) -> str:
+    """Run a child process to completion and return its stdout; NothingMeasured (with the end of
+    its stderr) when it fails, so a crashed child never becomes a figure."""
+    try:
+        result = subprocess.run(
+            args, capture_output=True, text=True, check=True, timeout=timeout, **kwargs
+        )
+    except subprocess.CalledProcessError as exc:
+        tail = "\n".join((exc.stderr or "").strip().splitlines()[-15:])
+        raise NothingMeasured(f"{what}: the child exited with {exc.returncode}:\n{tail}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise NothingMeasured(f"{what}: the child ran over {timeout} s") from exc
+    if not result.stdout.strip():
+        raise NothingMeasured(f"{what}: the child printed nothing")
+    stdout: str = result.stdout
+    return stdout
 
 
 def function_env() -> dict[str, str]:
@@ -52,10 +108,15 @@ def moto_storage() -> Iterator[dict[str, str]]:
         yield names
 
 
+# One sink for the whole run, never closed: a thread that swapped sys.stdout meanwhile (the local
+# API's detection pipeline, in the throughput section) may restore this very object later.
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Functions log JSON lines to stdout, as in Lambda; the bench sends them to /dev/null."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+    with contextlib.redirect_stdout(_DEVNULL):
         yield
 
 
@@ -64,23 +125,74 @@ def handler(logical_id: str) -> tpl.Handler:
     return tpl.load_handler(tpl.functions()[logical_id], fresh=True)
 
 
-def _loop_length(call: Callable[[int], Any], seconds: float) -> int:
-    n = 1
-    while True:
-        start = time.process_time()
-        for i in range(n):
-            call(i)
-        spent = time.process_time() - start
-        if spent >= seconds / 4 or n >= 1 << 20:
-            return max(1, int(n * (seconds / max(spent, 1e-9))))
-        n *= 2
+class _Calls:
+    """One side of a paired measurement. Every call gets the next index, over calibration and all
+    rounds, so a caller that needs a fresh input per call (an authorizer cache miss) gets one."""
+
+    def __init__(self, call: Callable[[int], Any], max_calls: int | None, collector: bool) -> None:
+        self.call = call
+        self.made = 0
+        self.max_calls = max_calls
+        self.collector = collector
+
+    def cpu_seconds(self, n: int) -> float:
+        """Process CPU time of ``n`` calls, after a full collection; the collector stays off
+        during the calls unless ``collector``.
+
+        The collector runs when allocations cross its thresholds, so a collection caused by an
+        earlier round's garbage lands in whichever later sample crosses the line: that made the
+        largest batch's figure swing between runs. Starting every sample from a full collection
+        makes the collector's work repeatable; turning it off leaves it out entirely.
+        """
+        first = self.made
+        if self.max_calls is not None and first + n > self.max_calls:
+            raise NothingMeasured(
+                f"needs {first + n} distinct inputs, has {self.max_calls}: add inputs"
+            )
+        self.made += n
+        call = self.call
+        was_enabled = gc.isenabled()
+        gc.collect()
+        if not self.collector:
+            gc.disable()
+        try:
+            start = time.process_time()
+            for i in range(first, first + n):
+                call(i)
+            return time.process_time() - start
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def loop_length(self, seconds: float) -> int:
+        """How many calls take about ``seconds`` of CPU (doubling until a quarter of it)."""
+        n = 1
+        while True:
+            spent = self.cpu_seconds(n)
+            if spent >= seconds / 4 or n >= 1 << 20:
+                return max(1, int(n * (seconds / max(spent, 1e-9))))
+            n *= 2
 
 
-def _sample(call: Callable[[int], Any], n: int, offset: int) -> float:
-    start = time.process_time()
-    for i in range(offset, offset + n):
-        call(i)
-    return (time.process_time() - start) / n
+@dataclass(frozen=True)
+class Paired:
+    """Seconds per call of a floor and a subject, and the subject/floor ratio, over rounds."""
+
+    floor: Spread
+    subject: Spread
+    ratio: Spread
+    floor_calls: int  # in all, calibration included
+    subject_calls: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "floor_seconds": self.floor.as_dict(),
+            "subject_seconds": self.subject.as_dict(),
+            "ratio": self.ratio.as_dict(),
+            "rounds": self.ratio.n,
+            "floor_calls": self.floor_calls,
+            "subject_calls": self.subject_calls,
+        }
 
 
 def paired(
@@ -89,23 +201,52 @@ def paired(
     *,
     min_seconds: float = 0.2,
     rounds: int = 7,
-) -> tuple[float, float, float]:
-    """(floor s/call, subject s/call, ratio): medians over rounds that alternate the two.
+    max_calls: int | None = None,
+    collector: bool = False,
+    what: str,
+) -> Paired:
+    """Floor and subject, alternating round by round; each round's ratio is its own.
 
-    Alternating puts both under the same noise (another process, a frequency change); the ratio
-    is the median of each round's own ratio.
+    Alternating puts both under the same noise (another process, a frequency change); the
+    reported ratio is the median of the per-round ratios, with their min and max beside it.
+    ``max_calls`` bounds the distinct inputs each side may be given (indices 0..max_calls-1);
+    ``collector`` leaves the garbage collector on during the calls (see ``_Calls``).
     """
-    n_floor = _loop_length(floor, min_seconds)
-    n_subject = _loop_length(subject, min_seconds)
-    floors, subjects, ratios = [], [], []
-    for r in range(rounds):
-        f = _sample(floor, n_floor, r * n_floor)
-        s = _sample(subject, n_subject, r * n_subject)
-        floors.append(f)
-        subjects.append(s)
-        ratios.append(s / f)
-    return statistics.median(floors), statistics.median(subjects), statistics.median(ratios)
+    sides = _Calls(floor, max_calls, collector), _Calls(subject, max_calls, collector)
+    if not collector:
+        # What exists now (modules, clients, the batch) stays out of every later collection, so
+        # the full collection before each sample costs little. Not with the collector on: in a
+        # warm container its collections do walk all of that, and that cost is being measured.
+        gc.collect()
+        gc.freeze()
+    try:
+        n_floor, n_subject = (side.loop_length(min_seconds) for side in sides)
+        floors, subjects, ratios = [], [], []
+        for _ in range(rounds):
+            f = positive(sides[0].cpu_seconds(n_floor) / n_floor, f"{what}: floor CPU per call")
+            s = positive(sides[1].cpu_seconds(n_subject) / n_subject, f"{what}: CPU per call")
+            floors.append(f)
+            subjects.append(s)
+            ratios.append(s / f)
+    finally:
+        if not collector:
+            gc.unfreeze()
+    return Paired(
+        floor=Spread.of(floors, f"{what}: floor"),
+        subject=Spread.of(subjects, what),
+        ratio=Spread.of(ratios, f"{what}: ratio"),
+        floor_calls=sides[0].made,
+        subject_calls=sides[1].made,
+    )
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+def require_finite(result: Mapping[str, Any], where: str = "") -> None:
+    """NothingMeasured if any number anywhere in a section's result is NaN or infinite."""
+    for key, value in result.items():
+        path = f"{where}.{key}" if where else str(key)
+        if isinstance(value, Mapping):
+            require_finite(value, path)
+        elif isinstance(value, list):
+            require_finite({str(i): v for i, v in enumerate(value)}, path)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise NothingMeasured(f"{path} is {value!r}")

@@ -15,13 +15,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
+import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench import common
+from bench.common import Spread
 from lucent_dev import template as tpl
+
+MODES = ("tracemalloc", "rss", "floor")
 
 
 def _proc_status(field: str) -> int:
@@ -84,14 +89,25 @@ def _child(mode: str, work: Path) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
+def quick_batch() -> Any:
+    from bench import payloads
+    from bench.ingest_rig import Batch
+
+    raw = payloads.batch_bytes(payloads.rrweb_events(1_000, snapshot_nodes=20_000))
+    return Batch("quick", 1_000, payloads.gzipped(raw), len(raw), True)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Each mode in ``rounds`` fresh processes; spreads over those processes."""
     from bench.ingest_rig import IngestRig, largest_accepted
 
-    out: dict[str, Any] = {}
+    rounds = 1 if quick else 3
     env = {**os.environ, "PYTHONPATH": str(tpl.PROJECT_ROOT)}
-    batch = largest_accepted()
+    # Quick: a 2 MiB stand-in, big enough to move the resident set, a fifth of the tracing time.
+    batch = quick_batch() if quick else largest_accepted()
     rig = IngestRig()
     rig.record()
+    samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "body.gz").write_bytes(batch.body)
@@ -99,30 +115,45 @@ def run() -> dict[str, Any]:
             json.dumps({"events": batch.events, "json_bytes": batch.json_bytes})
         )
         (work / "answers.pickle").write_bytes(pickle.dumps(rig.answers))
-        for mode in ("tracemalloc", "rss", "floor"):
-            result = subprocess.run(
-                [sys.executable, "-m", "bench.memory", "--child", mode, str(work)],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=300,
-                env=env,
-                cwd=tpl.PROJECT_ROOT,
+        # Memory is per process, so the children may run side by side (two at a time: the
+        # machine has two cores); each one's figures are its own.
+        jobs = [mode for _ in range(rounds) for mode in MODES]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outputs = pool.map(
+                lambda mode: common.child_process(
+                    [sys.executable, "-m", "bench.memory", "--child", mode, str(work)],
+                    what=f"memory, {mode}",
+                    timeout=300,
+                    env=env,
+                    cwd=tpl.PROJECT_ROOT,
+                ),
+                jobs,
             )
-            out[mode] = json.loads(result.stdout.strip().splitlines()[-1])
-    sample = out["tracemalloc"]
+            for mode, stdout in zip(jobs, outputs, strict=True):
+                samples[mode].append(json.loads(stdout.strip().splitlines()[-1]))
+
+    def peaks(mode: str) -> list[float]:
+        return [float(sample["peak_bytes"]) for sample in samples[mode]]
+
+    traced, rss, floor = peaks("tracemalloc"), peaks("rss"), peaks("floor")
     return {
-        "events": sample["events"],
-        "body_bytes": sample["body_bytes"],
-        "json_bytes": sample["json_bytes"],
-        "tracemalloc_peak_bytes": out["tracemalloc"]["peak_bytes"],
-        "rss_growth_bytes": out["rss"]["peak_bytes"],
-        "process_peak_rss_bytes": out["rss"]["process_peak_rss_bytes"],
-        "floor_peak_bytes": out["floor"]["peak_bytes"],
-        "peak_vs_floor": out["tracemalloc"]["peak_bytes"] / out["floor"]["peak_bytes"],
-        "peak_vs_body": out["tracemalloc"]["peak_bytes"] / sample["body_bytes"],
-        "peak_vs_json": out["tracemalloc"]["peak_bytes"] / sample["json_bytes"],
-        "rss_vs_json": out["rss"]["peak_bytes"] / sample["json_bytes"],
+        "batch": "quick stand-in" if quick else "largest accepted",
+        "rounds": rounds,
+        "events": batch.events,
+        "body_bytes": len(batch.body),
+        "json_bytes": batch.json_bytes,
+        "tracemalloc_peak_bytes": Spread.of(traced, "peak of Python allocations").as_dict(),
+        "floor_peak_bytes": Spread.of(floor, "peak of decode + parse alone").as_dict(),
+        "rss_growth_bytes": Spread.of(rss, "RSS growth").as_dict(),
+        "process_peak_rss_bytes": Spread.of(
+            [float(s["process_peak_rss_bytes"]) for s in samples["rss"]], "process peak RSS"
+        ).as_dict(),
+        "peak_vs_floor": Spread.of(
+            [t / f for t, f in zip(traced, floor, strict=True)], "peak / floor"
+        ).as_dict(),
+        "peak_vs_json": statistics.median(traced) / batch.json_bytes,
+        "peak_vs_body": statistics.median(traced) / len(batch.body),
+        "rss_vs_json": statistics.median(rss) / batch.json_bytes,
     }
 
 

@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bench.common import NothingMeasured
 from bench.ratelimit_table import MemoryDynamoDB
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
@@ -140,6 +141,13 @@ DESIGNS: dict[tuple[str, int], tuple[Tier, dict[str, int]]] = {
     ("bounded 100 ms", 10_000): (Tier(exact_max_limit=0, bucket_us=SECOND // 10), _SOME),
 }
 CHUNKS = 4  # per (limit, class): two processes share the work evenly
+# `make bench-quick` (every `make test`): every part of the section on a sample small enough for
+# seconds, so that a broken limiter, table or replay fails the build; its figures are not kept.
+QUICK_KEYS_DIVISOR = 100
+QUICK_MINUTES = 2
+# Keys of the moto replay in a quick run: every class, an old-shape item and the bounded tier.
+QUICK_EQUIVALENCE_KEYS = ("at-limit-1", "bursty-0", "steady-0", "legacy-1", "bounded-1500")
+MOTO_REPLAY_MIN_REQUESTS = 20_000  # the issue's floor for the replay of a full run
 
 
 # --- the simulation ------------------------------------------------------------------------------
@@ -435,15 +443,18 @@ def _normalised(item: dict[str, Any]) -> dict[str, Any]:
 EQUIVALENCE_PARTS = 2  # the keys are independent: the replay is shared by both processes
 
 
-def check_equivalence(seed: int, part: int = 0, parts: int = 1) -> dict[str, Any]:
+def check_equivalence(
+    seed: int, part: int = 0, parts: int = 1, only: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The same decisions, one by one, and the same items, through moto and the memory table,
-    for the keys of the trace in ``part`` (of ``parts``: whole keys, in turn)."""
+    for the keys of the trace in ``part`` (of ``parts``: whole keys, in turn), or only the keys
+    named in ``only``."""
     import boto3
     from moto import mock_aws
 
     trace = _equivalence_trace(seed)
     names = list(dict.fromkeys(name for name, *_ in trace))
-    mine = set(names[part::parts])
+    mine = set(only) if only else set(names[part::parts])
     trace = [entry for entry in trace if entry[0] in mine]
     started = time.process_time()  # CPU: the other process may share the core
     memory = _run_equivalence_keys(MemoryDynamoDB(), trace)
@@ -476,35 +487,63 @@ def check_equivalence(seed: int, part: int = 0, parts: int = 1) -> dict[str, Any
     }
 
 
-def _merge_equivalence(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge_equivalence(parts: list[dict[str, Any]], *, min_requests: int) -> dict[str, Any]:
     merged = {
         key: sum(part[key] for part in parts)
         for key in ("requests", "decisions_compared", "keys", "moto_seconds", "memory_seconds")
     }
-    assert merged["requests"] >= 20_000, merged  # the brief's floor for the moto replay
+    if merged["requests"] < min_requests or merged["decisions_compared"] < merged["requests"]:
+        raise NothingMeasured(f"the moto replay compared too little: {merged}")
     return {**merged, "moto": parts[0]["moto"], "processes": len(parts)}
 
 
 # --- the whole section ---------------------------------------------------------------------------
 
 
-def run(*, seed: int = 20_260_101) -> dict[str, Any]:
+def _scaled(keys: dict[str, int], quick: bool) -> dict[str, int]:
+    """The keys of each class, a hundredth (at least ``CHUNKS``) in a quick run."""
+    if not quick:
+        return keys
+    return {name: max(CHUNKS, count // QUICK_KEYS_DIVISOR) for name, count in keys.items()}
+
+
+def _check_measured(results: dict[str, Any]) -> None:
+    for label, report in results.items():
+        if not report["requests"] or not report["keys"]:
+            raise NothingMeasured(f"{label}: an empty sample: {report}")
+    refusals = [r for label, r in results.items() if label.endswith("|at-the-limit")]
+    if not refusals or not all(r["refused_pct"] > 0 for r in refusals):
+        raise NothingMeasured(f"traffic at the limit was never refused: {refusals}")
+    if not any(r["retry_after_checked"] for r in results.values()):
+        raise NothingMeasured("no Retry-After was checked")
+
+
+def run(*, seed: int = 20_260_101, quick: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
+    minutes = QUICK_MINUTES if quick else ACCURACY_MINUTES
+    tier_minutes = QUICK_MINUTES if quick else TIER_MINUTES
     tasks = []
     for limit, keys in ACCURACY.items():
-        tasks += _tasks("accuracy", limit, keys, ACCURACY_MINUTES, seed)
-    tasks += _tasks("skew", 100, SKEW_KEYS, ACCURACY_MINUTES, seed, skew_us=SKEW_US)
+        tasks += _tasks("accuracy", limit, _scaled(keys, quick), minutes, seed)
+    tasks += _tasks("skew", 100, _scaled(SKEW_KEYS, quick), minutes, seed, skew_us=SKEW_US)
     for (design, limit), (tier, keys) in TIERS.items():
-        tasks += _tasks(f"tier:{design}", limit, keys, TIER_MINUTES, seed, tier=tier)
+        tasks += _tasks(f"tier:{design}", limit, keys, tier_minutes, seed, tier=tier)
     # The replay through moto (~2.5 min of CPU: moto parses every expression anew) goes first,
     # a half in each process; the simulation fills in behind it.
     with ProcessPoolExecutor(max_workers=2) as pool:
-        replays = [
-            pool.submit(check_equivalence, seed, part, EQUIVALENCE_PARTS)
-            for part in range(EQUIVALENCE_PARTS)
-        ]
+        if quick:
+            replays = [pool.submit(check_equivalence, seed, only=QUICK_EQUIVALENCE_KEYS)]
+        else:
+            replays = [
+                pool.submit(check_equivalence, seed, part, EQUIVALENCE_PARTS)
+                for part in range(EQUIVALENCE_PARTS)
+            ]
         results = _run_tasks(pool, tasks)
-        equivalence = _merge_equivalence([replay.result() for replay in replays])
+        equivalence = _merge_equivalence(
+            [replay.result() for replay in replays],
+            min_requests=1 if quick else MOTO_REPLAY_MIN_REQUESTS,
+        )
+    _check_measured(results)
     accuracy: dict[str, dict[str, Any]] = {}
     skew: dict[str, Any] = {}
     tiers: dict[str, dict[str, Any]] = {}
@@ -518,6 +557,8 @@ def run(*, seed: int = 20_260_101) -> dict[str, Any]:
             tiers.setdefault(f"{kind.removeprefix('tier:')}|{limit_text}", {})[name] = report
     return {
         "seed": seed,
+        "quick": quick,
+        "minutes": minutes,
         "containers_per_key": CONTAINERS,
         "exact_max_limit": EXACT_MAX_LIMIT,
         "bucket_seconds": BUCKET_US / SECOND,
@@ -572,7 +613,10 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["equivalence"]:
-        print(json.dumps(_merge_equivalence([check_equivalence(20_260_101)]), indent=2))
+        merged = _merge_equivalence(
+            [check_equivalence(20_260_101)], min_requests=MOTO_REPLAY_MIN_REQUESTS
+        )
+        print(json.dumps(merged, indent=2))
     elif sys.argv[1:] == ["designs"]:
         _print_designs(compare_designs())
     else:

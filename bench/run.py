@@ -1,263 +1,177 @@
-"""``make bench``: every measurement, one table, and ``bench/results.json``.
+"""``make bench``: every measurement, one report, ``bench/results.json``.
 
-Each figure is a ratio to a floor measured in the same run, because machines are noisy; absolute
-values are printed next to it for the cost estimate in docs/performance.md. A section that fails
-is reported as failed and makes the exit status non-zero; the others still run.
+    python -m bench.run                  every section; writes bench/results.json
+    python -m bench.run memory throughput   only those sections; writes nothing
+    python -m bench.run --quick          every section on small samples (``make bench-quick``,
+                                         which ``make test`` runs); writes nothing
+    ... --out PATH                       write the results there instead
+
+Each figure is a ratio to a floor measured in the same run, because machines are noisy. A section
+that fails -- including one that measured nothing (``common.NothingMeasured``) -- is reported as
+FAILED and makes the exit status non-zero; the others still run. Only a full run in which every
+section passed writes ``bench/results.json``, from which ``python -m bench.report`` generates the
+results in docs/performance.md: a partial, quick or failed run never replaces a complete one.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import report
+from bench.common import require_finite
+
 RESULTS = Path(__file__).with_name("results.json")
-Row = tuple[str, str, str, str]
+ROOT = Path(__file__).resolve().parents[1]
+# Outputs of the bench itself: a tree that differs from HEAD only in these measured HEAD's code.
+OUTPUTS = ("bench/results.json", "docs/performance.md")
+
+Measure = Callable[[bool], dict[str, Any]]
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.3f} ms" if seconds < 0.01 else f"{seconds * 1000:.1f} ms"
-
-
-def _us(seconds: float) -> str:
-    return f"{seconds * 1e6:.1f} us"
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
-def _ingest_rows(r: dict[str, Any]) -> list[Row]:
-    rows = []
-    for name, v in r.items():
-        label = f"1 ingest CPU/batch: {name} ({v['events']} ev, {v['body_bytes'] // 1024} KiB sent)"
-        rows.append(
-            (label, _ms(v["ingest_seconds"]), _ms(v["floor_seconds"]), f"{v['ratio']:.2f}x")
-        )
-    return rows
-
-
-def _authorizer_rows(r: dict[str, Any]) -> list[Row]:
-    floor = _us(r["floor_seconds"])
-    return [
-        (
-            "2 authorizer CPU/request: cache hit",
-            _us(r["cache_hit_seconds"]),
-            floor,
-            f"{r['cache_hit_ratio']:.0f}x",
-        ),
-        (
-            "2 authorizer CPU/request: cache miss",
-            _us(r["cache_miss_seconds"]),
-            floor,
-            f"{r['cache_miss_ratio']:.0f}x",
-        ),
-    ]
-
-
-def _coldstart_rows(r: dict[str, Any]) -> list[Row]:
-    base = f"{r['boto3_import_ms']:.0f} ms"
-    return [
-        (
-            f"3 cold start (import+init): {name}",
-            f"{v['init_ms']:.0f} ms",
-            base,
-            f"{v['ratio']:.2f}x",
-        )
-        for name, v in r["functions"].items()
-    ]
-
-
-def _calls_rows(r: dict[str, Any]) -> list[Row]:
-    rows = []
-    for row in r["rows"]:
-        detail = "; ".join(
-            f"{fn.removesuffix('Function')}: " + ", ".join(f"{op} {n}" for op, n in ops.items())
-            for fn, ops in row["calls"].items()
-        )
-        rows.append(
-            (
-                f"4 AWS calls: {row['outcome']}",
-                f"{row['total_calls']} ({row['total_http_attempts']} HTTP)",
-                f"status {row['status']}",
-                detail or "-",
-            )
-        )
-    return rows
-
-
-def _ratelimit_rows(r: dict[str, Any]) -> list[Row]:
-    """Section 5: value = wrongly admitted / wrongly refused, in percent of the class's requests."""
-    rows = []
-    containers = r["containers_per_key"]
-    for limit, classes in r["accuracy"].items():
-        for name, v in classes.items():
-            rows.append(
-                (
-                    f"5 rate limit {int(limit):,}/min vs exact log: {name} "
-                    f"({v['requests']:,} req, {v['keys']:,} keys, {containers} containers)",
-                    f"{v['wrongly_admitted_pct']:.4f}% / {v['wrongly_refused_pct']:.4f}%",
-                    f"refused {v['refused_pct']:.2f}%",
-                    f"writes/admitted {v['writes_per_admitted']:.3f}, "
-                    f"WCU/admitted {v['wcu_per_admitted']:.2f}, "
-                    f"writes/429 {v['writes_per_refused']:.3f}, "
-                    f"WCU/429 write {v['wcu_per_refusal_write']:.2f}",
-                )
-            )
-    checked = [v for classes in r["accuracy"].values() for v in classes.values()]
-    total = sum(v["retry_after_checked"] for v in checked)
-    early = sum(
-        v["retry_after_checked"] * v["retry_after_too_early_pct_of_checked"] for v in checked
-    )
-    late = sum(v["retry_after_checked"] * v["retry_after_too_late_pct_of_checked"] for v in checked)
-    rows.append(
-        (
-            f"5 Retry-After vs the limiter's next admission ({total:,} checked)",
-            f"early {early / max(total, 1):.3f}%",
-            f"late {late / max(total, 1):.3f}%",
-            f"simulated in {r['simulation_seconds']:.0f} s",
-        )
-    )
-    for name, v in r["skew"].items():
-        rows.append(
-            (
-                f"5 clocks +-{r['skew_ms']:.0f} ms apart, 100/min: {name} ({v['requests']:,} req)",
-                f"{v['wrongly_admitted_pct']:.4f}% / {v['wrongly_refused_pct']:.4f}%",
-                f"Retry-After early {v['retry_after_too_early_pct_of_checked']:.2f}%",
-                f"late {v['retry_after_too_late_pct_of_checked']:.2f}%",
-            )
-        )
-    for design_limit, classes in r["tiers"].items():
-        design, limit = design_limit.split("|")
-        at_limit = classes["at-the-limit"]
-        wrong = ", ".join(
-            f"{name} {v['wrongly_admitted_pct']:.3f}/{v['wrongly_refused_pct']:.3f}"
-            for name, v in classes.items()
-        )
-        rows.append(
-            (
-                f"5 tier {int(limit):,}/min, {design}: WCU per admitted / per 429 write",
-                f"{at_limit['wcu_per_admitted']:.2f} / {at_limit['wcu_per_refusal_write']:.2f}",
-                f"item <= {at_limit['max_item_bytes']:,} B",
-                f"wrong % adm/ref: {wrong}",
-            )
-        )
-    e = r["equivalence"]
-    rows.append(
-        (
-            f"5 memory table = moto ({e['moto']}), decision by decision",
-            f"{e['decisions_compared']:,} req",
-            f"{e['keys']} keys",
-            f"CPU: moto {e['moto_seconds']:.0f} s, memory {e['memory_seconds']:.1f} s "
-            f"({e['processes']} processes)",
-        )
-    )
-    return rows
-
-
-def _throughput_rows(r: dict[str, Any]) -> list[Row]:
-    return [
-        (
-            f"6 local API ingest, {r['clients']} clients ({r['requests']} batches)",
-            f"{r['local_api_rps']:.0f} req/s",
-            f"{r['trivial_server_rps']:.0f} req/s",
-            f"{r['ratio']:.3f}x",
-        )
-    ]
-
-
-def _memory_rows(r: dict[str, Any]) -> list[Row]:
-    return [
-        (
-            f"7 peak memory, largest batch ({r['events']} ev, {_mib(r['body_bytes'])} gzip, "
-            f"{_mib(r['json_bytes'])} JSON)",
-            _mib(r["tracemalloc_peak_bytes"]),
-            f"{_mib(r['floor_peak_bytes'])} parse",
-            f"{r['peak_vs_floor']:.2f}x parse; {r['peak_vs_json']:.1f}x JSON; "
-            f"{r['peak_vs_body']:.0f}x sent",
-        ),
-        (
-            "7 RSS growth, same call (process peak)",
-            _mib(r["rss_growth_bytes"]),
-            f"({_mib(r['process_peak_rss_bytes'])})",
-            f"{r['rss_vs_json']:.1f}x JSON; the function has 512 MiB",
-        ),
-    ]
-
-
-def _sections() -> list[
-    tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], list[Row]]]
-]:
+def sections() -> list[tuple[str, Measure]]:
     from bench import (
         authorizer_cpu,
         aws_calls,
         coldstart,
+        detection,
         ingest_cpu,
+        mcp,
         memory,
         ratelimit_accuracy,
         throughput,
     )
 
     return [
-        ("ingest_cpu", ingest_cpu.run, _ingest_rows),
-        ("authorizer_cpu", authorizer_cpu.run, _authorizer_rows),
-        ("cold_start", coldstart.run, _coldstart_rows),
-        ("aws_calls", aws_calls.run, _calls_rows),
-        ("rate_limiter", ratelimit_accuracy.run, _ratelimit_rows),
-        ("throughput", throughput.run, _throughput_rows),
-        ("memory", memory.run, _memory_rows),
+        ("ingest_cpu", ingest_cpu.run),
+        ("authorizer_cpu", authorizer_cpu.run),
+        ("cold_start", coldstart.run),
+        ("aws_calls", aws_calls.run),
+        ("rate_limiter", lambda quick: ratelimit_accuracy.run(quick=quick)),
+        ("throughput", throughput.run),
+        ("memory", memory.run),
+        ("detection", detection.run),
+        ("mcp", mcp.run),
     ]
 
 
-def _print_table(rows: list[Row]) -> None:
-    header: Row = ("measure", "value", "floor", "ratio / detail")
-    # Section 5's value is "wrongly admitted / wrongly refused", in percent of all requests.
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    line = "  ".join("-" * w for w in widths)
-    print(line)
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    print(line)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(line)
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
 
 
-def main() -> int:
-    warnings.simplefilter("ignore")  # Powertools warns about empty metrics on every flush
-    only = set(sys.argv[1:])
-    results: dict[str, Any] = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "arch": platform.machine(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
     }
-    rows: list[Row] = []
-    failed = False
-    for name, measure, format_rows in _sections():
-        if only and name not in only:
-            continue
-        started = time.perf_counter()
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+
+
+def git_state() -> dict[str, Any]:
+    changed = _git("status", "--porcelain", "--", ".", *(f":!{path}" for path in OUTPUTS))
+    return {"commit": _git("rev-parse", "--short", "HEAD"), "dirty": bool(changed)}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def measure_all(
+    chosen: Sequence[tuple[str, Measure]], *, quick: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "run": {
+            "quick": quick,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_average_start": _load(),
+            "machine": machine(),
+            **git_state(),
+        },
+        "seconds": {},
+        "sections": {},
+        "failed": {},
+    }
+    started = time.perf_counter()
+    for name, measure in chosen:
+        log(f"bench: {name} ...")
+        section_started = time.perf_counter()
         try:
-            result = measure()
-        except Exception:
-            failed = True
-            traceback.print_exc()
-            results[name] = {"failed": traceback.format_exc(limit=3)}
-            rows.append((name, "FAILED", "", "see stderr"))
+            result = measure(quick)
+            require_finite(result, name)
+        except Exception as exc:
+            log(traceback.format_exc())
+            results["failed"][name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             continue
-        results.setdefault("bench_seconds", {})[name] = time.perf_counter() - started
-        results[name] = result
-        rows.extend(format_rows(result))
-    _print_table(rows)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
-    print(f"wrote {RESULTS}")
-    return 1 if failed else 0
+        results["seconds"][name] = round(time.perf_counter() - section_started, 1)
+        results["sections"][name] = result
+    results["run"]["load_average_end"] = _load()
+    results["run"]["seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    available: Sequence[tuple[str, Measure]] = (),
+    *,
+    default_out: Path = RESULTS,
+) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="sections to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small samples; writes nothing")
+    parser.add_argument("--out", type=Path, help="write the results to this file")
+    args = parser.parse_args(argv)
+    available = list(available) or sections()
+    unknown = set(args.names) - {name for name, _ in available}
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; known: {[n for n, _ in available]}")
+    if args.quick and args.out is not None and args.out.resolve() == default_out.resolve():
+        parser.error(f"a quick run never replaces {default_out}")
+    warnings.simplefilter("ignore")  # Powertools warns about empty metrics on every flush
+    chosen = [(n, m) for n, m in available if not args.names or n in args.names]
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results = measure_all(chosen, quick=args.quick, log=log)
+    # Rendering is part of every run: a section whose results the report cannot show fails here.
+    print(report.render(results))
+    out = args.out
+    if out is None and not args.quick and not args.names and not results["failed"]:
+        out = default_out
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+        log(f"wrote {out}")
+    else:
+        log("results not written (a quick, partial or failed run); --out PATH writes them")
+    if results["failed"]:
+        log(f"FAILED: {', '.join(results['failed'])}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

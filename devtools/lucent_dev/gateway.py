@@ -23,6 +23,8 @@ from lucent_dev import template as tpl
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway REST payload quota
 MAX_LAMBDA_EVENT_BYTES = 6 * 1024 * 1024  # synchronous Invoke request limit (6,291,456 bytes)
 ACCOUNT_ID = "123456789012"
+# What an ANY method of a REST API stands for: the HTTP methods API Gateway supports.
+ANY_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 
 # API Gateway's own answers where a response type is not customised in the template.
 DEFAULT_RESPONSES: Mapping[str, tuple[int, str]] = {
@@ -94,7 +96,12 @@ class Gateway:
     # --- routing ---------------------------------------------------------------------------
 
     def match(self, method: str, path: str) -> tuple[tpl.Route | None, dict[str, str], str]:
-        """The route for a request, its path parameters, and the API that answers."""
+        """The route for a request, its path parameters, and the API that answers.
+
+        Methods are compared exactly (HTTP methods are case-sensitive: ``post`` is not ``POST``);
+        ``ANY`` takes the seven methods API Gateway routes (``ANY_METHODS``), not ``TRACE``,
+        ``FOO`` or ``post``: those match no route, whatever the path.
+        """
         candidates = [(r, m) for r in self.routes if (m := r.pattern.match(path))]
         api = self._api_for(path, candidates)
         if not candidates:
@@ -102,9 +109,13 @@ class Gateway:
         # API Gateway prefers a literal path over a templated one, then the exact method over ANY.
         candidates.sort(key=lambda c: (c[0].path.count("{"), c[0].method == "ANY"))
         for route, found in candidates:
-            if route.method in (method, "ANY"):
+            if route.method == method or (route.method == "ANY" and method in ANY_METHODS):
                 return route, found.groupdict(), route.api
         return None, {}, api
+
+    def api_for(self, path: str) -> str:
+        """The API whose gateway responses answer for ``path``, whatever the method."""
+        return self._api_for(path, [(r, m) for r in self.routes if (m := r.pattern.match(path))])
 
     def _api_for(self, path: str, candidates: list[tuple[tpl.Route, Any]]) -> str:
         if candidates:
@@ -138,15 +149,33 @@ class Gateway:
         if chosen is not None:
             headers.update(chosen.headers)
             if chosen.template is not None:
-                body = _render(chosen.template, kind, context or {})
+                body = _render(chosen.template, _MESSAGES.get(kind, ""), context or {})
         headers["x-amzn-ErrorType"] = _error_type(kind)
         return HttpResponse(status, headers, body.encode("utf-8"), outcome=kind)
+
+    def malformed_request(self, path: str, status: int, message: str) -> HttpResponse:
+        """The answer to a request the HTTP layer cannot take (bad framing, bad request line...).
+
+        API Gateway never sees such a request (its front door refuses it); locally it gets the
+        documented error shape all the same: the API's DEFAULT_4XX gateway response, its static
+        headers (the ingest API's CORS headers) and its body template with ``message`` as
+        ``$context.error.messageString``. DEFAULT_4XX even for a 505: the fault is the
+        client's, and DEFAULT_5XX's fixed body would hide the message. ``message`` must not
+        echo the request.
+        """
+        spec = self.apis[self.api_for(path)].gateway_responses.get("DEFAULT_4XX")
+        headers: dict[str, str] = {"Content-Type": "application/json"}
+        body = json.dumps({"error": message})
+        if spec is not None:
+            headers.update(spec.headers)
+            if spec.template is not None:
+                body = _render(spec.template, message, {})
+        return HttpResponse(status, headers, body.encode("utf-8"), outcome="MALFORMED_REQUEST")
 
     # --- requests --------------------------------------------------------------------------
 
     def handle(self, request: HttpRequest) -> HttpResponse:
-        method = request.method.upper()
-        route, path_params, api = self.match(method, request.path)
+        route, path_params, api = self.match(request.method, request.path)
         if route is None:
             return self.gateway_response(api, "MISSING_AUTHENTICATION_TOKEN")
         if len(request.body) > MAX_REQUEST_BYTES:
@@ -199,7 +228,7 @@ class Gateway:
         api_id = route.api.lower()
         return (
             f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{api_id}/{self.stage}/"
-            f"{request.method.upper()}{request.path}"
+            f"{request.method}{request.path}"
         )
 
     def _request_parts(self, request: HttpRequest) -> dict[str, Any]:
@@ -227,7 +256,7 @@ class Gateway:
         return {
             "resourceId": "local",
             "resourcePath": route.path,
-            "httpMethod": request.method.upper(),
+            "httpMethod": request.method,
             "extendedRequestId": request_id,
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "path": f"/{self.stage}{request.path}",
@@ -253,7 +282,7 @@ class Gateway:
             "methodArn": self.method_arn(route, request),
             "resource": route.path,
             "path": request.path,
-            "httpMethod": request.method.upper(),
+            "httpMethod": request.method,
             **self._request_parts(request),
             "pathParameters": path_params or {},
             "stageVariables": {},
@@ -282,7 +311,7 @@ class Gateway:
         return {
             "resource": route.path,
             "path": request.path,
-            "httpMethod": request.method.upper(),
+            "httpMethod": request.method,
             **self._request_parts(request),
             "pathParameters": path_params or None,
             "stageVariables": None,
@@ -339,9 +368,8 @@ def _error_type(kind: str) -> str:
     )
 
 
-def _render(template_body: str, kind: str, context: Mapping[str, Any]) -> str:
+def _render(template_body: str, message: str, context: Mapping[str, Any]) -> str:
     """Gateway response templates are not VTL: only plain ``$context`` substitution happens."""
-    message = _MESSAGES.get(kind, "")
     out = template_body.replace("$context.error.messageString", json.dumps(message))
     out = out.replace("$context.error.message", message)
     for key, value in context.items():

@@ -10,7 +10,12 @@
 * HTTP: a ``ThreadingHTTPServer`` turns each request into a ``gateway.HttpRequest`` (raw body
   bytes, repeated headers kept) for ``gateway.Gateway``, which does what API Gateway would:
   routes, authorizer, gateway responses, binary media types, payload limits, unknown routes.
-  Nothing here knows a route: they all come from template.yaml.
+  Nothing here knows a route: they all come from template.yaml. Every method goes to the gateway
+  (``post``, TRACE: it knows which ones the template takes); a request whose framing or request
+  line cannot be trusted gets the API's DEFAULT_4XX JSON and a closed connection, never Python's
+  HTML error pages.
+* The log: one line per request (``LocalApi.log_request``), method and path scrubbed by
+  ``lucent.redaction`` as the server reads them (percent-decoded), never a header or a body.
 """
 
 from __future__ import annotations
@@ -18,20 +23,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
 from lucent import container
 from lucent.redaction import redact_text
-from lucent_dev import demo
+from lucent_dev import demo, identity
 from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, Gateway, HttpRequest, HttpResponse
+from lucent_dev.pipeline import DetectionPipeline
 
 REGION = "us-east-1"
 DEFAULT_PORT = 3000
@@ -188,9 +197,10 @@ class Container:
                 return self.handler(event, context)
             except Exception as exc:
                 if str(exc) != "Unauthorized" and self.errors is not None:
-                    # The gateway turns this into its 5xx response; the developer needs the cause.
-                    print(f"{self.logical_id} raised:", file=self.errors)
-                    traceback.print_exc(file=self.errors)
+                    # The gateway turns this into its 5xx response; the developer needs the cause,
+                    # scrubbed: an exception's message may quote a header or a parameter.
+                    cause = redact_text(traceback.format_exc())
+                    print(f"{self.logical_id} raised:\n{cause}", end="", file=self.errors)
                 raise
 
 
@@ -201,13 +211,45 @@ def served_functions(template: Mapping[str, Any] | None = None) -> list[str]:
     return sorted(names)
 
 
+class _MutedForThread:
+    """``sys.stdout`` while a quiet function runs: that thread's writes vanish, every other
+    thread's go through. A plain ``redirect_stdout`` would swap the process's stdout for every
+    thread: the detection pipeline runs functions on its own thread, and the main thread's
+    output (a CLI's JSON, a test's capture) would vanish with them, or stay redirected when two
+    threads' redirects interleave."""
+
+    def __init__(self, target: TextIO, thread_id: int) -> None:
+        self._target = target
+        self._thread_id = thread_id
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self._thread_id:
+            return len(text)
+        return self._target.write(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() != self._thread_id:
+            self._target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
 @contextlib.contextmanager
 def _stdout_to_devnull(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+    previous = sys.stdout
+    muted = _MutedForThread(previous, threading.get_ident())
+    sys.stdout = muted
+    try:
         yield
+    finally:
+        # Only if nobody replaced it meanwhile: restoring over another thread's newer stdout
+        # would bring back a stream that may be closed by now.
+        if sys.stdout is muted:
+            sys.stdout = previous
 
 
 def load_containers(
@@ -224,21 +266,113 @@ def load_containers(
 
 # --- HTTP ------------------------------------------------------------------------------------
 
+# Limits of the HTTP layer, past which a request is malformed rather than large.
+_MAX_REQUEST_LINE = 65536  # the standard library's own limit
+_MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions, or one trailer field
+_MAX_TRAILERS = 100
+_READ_PIECE = 1 << 20  # bodies are read in pieces: a declared size is never allocated at once
+# After refusing a malformed request, how long to read (and drop) what the client still sends
+# before closing: closing a socket with unread input makes the kernel answer with a reset, which
+# can destroy the refusal before the client reads it.
+_LINGER_SECONDS = 1.0
+_LINGER_BYTES = 16 << 20
+_DIGITS = re.compile(r"[0-9]+")
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")
+# What the standard library's parser says when it refuses a request line or headers (its own
+# messages quote the request line, which may hold a credential: never echoed).
+_PARSER_REFUSALS = {
+    "Bad request version": "Malformed request line: bad HTTP version",
+    "Bad request syntax": "Malformed request line",
+    "Bad HTTP/0.9 request type": "Malformed request line: no HTTP version",
+    "Invalid HTTP version": "HTTP version not supported",
+    "Line too long": "A request header line is too long",
+    "Too many headers": "Too many request headers",
+}
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+class MalformedRequest(Exception):
+    """A request whose framing cannot be trusted; it gets ``status`` and ``{"error": message}``,
+    then the connection closes (where the next request would start is unknown).
+
+    ``message`` names the problem and never quotes the request: a header value may be a key.
+    """
+
+    def __init__(self, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
+    """Every request, whatever its method or framing, is answered in JSON by ``gateway``.
+
+    The standard library's handler answers a method without a ``do_`` method (TRACE, ``post``)
+    with an HTML 501, and its parser's refusals with HTML too; both are overridden here, and the
+    body framing (Content-Length, chunked) is checked before anything is read.
+    """
+
     protocol_version = "HTTP/1.1"
     server_version = "lucent-local"
     sys_version = ""
-    timeout = 60  # idle keep-alive connections end after a minute
     # Headers and body go out in separate writes: without TCP_NODELAY, Nagle and delayed ACKs
     # would add ~40 ms to every keep-alive response.
     disable_nagle_algorithm = True
     server: _HttpServer
+    started: float  # when the request line arrived (perf_counter)
+
+    def setup(self) -> None:
+        super().setup()
+        # Idle keep-alive connections, and clients that stop sending mid-request, time out.
+        self.connection.settimeout(self.server.api.request_timeout)
+
+    def handle_one_request(self) -> None:
+        # The standard library's version, with every method going to the gateway.
+        self.command, self.path = "", ""  # nothing from the previous request on this connection
+        self.started = time.perf_counter()
+        try:
+            self.raw_requestline = self.rfile.readline(_MAX_REQUEST_LINE + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            self.started = time.perf_counter()
+            if len(self.raw_requestline) > _MAX_REQUEST_LINE:
+                words = str(self.raw_requestline, "iso-8859-1").split(maxsplit=2)
+                self.command, self.path = [*words, "", ""][:2]
+                self.path = self.path[:200]  # the start of it, to log and to pick an API by
+                self.request_version = ""
+                self.refuse(
+                    MalformedRequest("Request line too long", HTTPStatus.REQUEST_URI_TOO_LONG)
+                )
+                return
+            if not self.parse_request():
+                return  # refused by send_error
+            if self.request_version == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"  # so that the refusal has a status line
+                self.refuse(MalformedRequest("Malformed request line: no HTTP version"))
+                return
+            self.do_request()
+            self.wfile.flush()
+        except TimeoutError:
+            # An idle keep-alive connection, or a request line that never ended: drop it.
+            self.close_connection = True
+        except ConnectionError:
+            self.close_connection = True  # the client left
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library parser's refusals, as JSON (they were HTML)."""
+        known = _PARSER_REFUSALS.get((message or "").split(" (", 1)[0])
+        if self.request_version == "HTTP/0.9":  # unparsed version: no status line would go out
+            self.request_version = "HTTP/1.0"
+        self.refuse(MalformedRequest(known or HTTPStatus(code).phrase, code))
 
     def do_request(self) -> None:
-        started = time.perf_counter()
         path, _, query = self.path.partition("?")
-        body, too_large = self._read_body()
+        try:
+            body, too_large = self._read_body()
+        except MalformedRequest as refusal:
+            self.refuse(refusal)
+            return
         request = HttpRequest(
             method=self.command,
             path=path,
@@ -254,41 +388,126 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # The client left before reading the answer (a browser may drop a beacon's
             # connection on unload). The request was handled all the same: log it.
             self.close_connection = True
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self.server.api.log_request(self.command, self.path, response, elapsed_ms)
+        self._log(response)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_request
+    def refuse(self, refusal: MalformedRequest) -> None:
+        """Answer a malformed request in the API's JSON error shape, log it, close."""
+        response = self.server.api.gateway.malformed_request(
+            self.path.partition("?")[0], refusal.status, refusal.message
+        )
+        self.close_connection = True
+        try:
+            self._write(response, close=True)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client is gone; the request is logged all the same
+        # Logged before the lingering read, which lasts until the client closes.
+        self._log(response, refusal.message)
+        with contextlib.suppress(OSError):
+            self._drain_before_close()
+
+    def _log(self, response: HttpResponse, detail: str = "") -> None:
+        elapsed_ms = (time.perf_counter() - self.started) * 1000
+        method, path = self.command or "-", self.path or "-"
+        self.server.api.log_request(method, path, response, elapsed_ms, detail)
+
+    # --- the body ----------------------------------------------------------------------------
 
     def _read_body(self) -> tuple[bytes, bool]:
         """The raw body; past the payload limit, only enough of it to be refused (413)."""
         limit = MAX_REQUEST_BYTES + 1
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(limit)
-        length = int(self.headers.get("Content-Length") or 0)
+        chunked, length = self._framing()
+        try:
+            return self._read_chunked(limit) if chunked else self._read_length(length, limit)
+        except TimeoutError as exc:
+            raise MalformedRequest(
+                f"Request body incomplete: nothing received for {self.server.api.request_timeout:g} s",
+                HTTPStatus.REQUEST_TIMEOUT,
+            ) from exc
+        except ConnectionError as exc:
+            raise MalformedRequest("Request body is truncated: the connection was reset") from exc
+
+    def _framing(self) -> tuple[bool, int]:
+        """(chunked, length) as the headers declare them, if they declare one thing."""
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings and lengths:
+            # Two parsers may each pick one and disagree on where the body ends (request
+            # smuggling): refused, as RFC 9112 (6.3) allows.
+            raise MalformedRequest("Content-Length and Transfer-Encoding together: send one")
+        if encodings:
+            codings = [c.strip().lower() for value in encodings for c in value.split(",")]
+            if codings != ["chunked"]:
+                raise MalformedRequest("Unsupported Transfer-Encoding: only chunked is accepted")
+            return True, 0
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        if not values:
+            return False, 0
+        if len(values) > 1:
+            raise MalformedRequest("Conflicting Content-Length values")
+        (value,) = values
+        if not _DIGITS.fullmatch(value):
+            raise MalformedRequest("Content-Length must be a non-negative integer")
+        # Every length past the limit is refused alike; int() is not given thousands of digits.
+        return False, int(value) if len(value) <= 18 else 10**18
+
+    def _read_length(self, length: int, limit: int) -> tuple[bytes, bool]:
         body = self.rfile.read(min(length, limit))
-        remaining = length - len(body)
-        while remaining > 0:  # drain the rest so the connection stays in step
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
+        received = len(body)
+        while received < length:  # drain the rest so the connection stays in step
+            piece = self.rfile.read(min(length - received, _READ_PIECE))
+            if not piece:
                 break
-            remaining -= len(chunk)
+            received += len(piece)
+        if received < length:
+            raise MalformedRequest(
+                f"Request body is truncated: Content-Length is {length}, "
+                f"the connection ended after {received} bytes"
+            )
         return body, length >= limit
 
     def _read_chunked(self, limit: int) -> tuple[bytes, bool]:
         parts: list[bytes] = []
-        size_so_far = 0
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                break
-            chunk = self.rfile.read(size)
-            self.rfile.readline()
-            if size_so_far < limit:
-                parts.append(chunk[: limit - size_so_far])
-            size_so_far += size
-        return b"".join(parts), size_so_far >= limit
+        total = 0
+        while (size := self._chunk_size()) > 0:
+            remaining = size
+            while remaining > 0:
+                piece = self.rfile.read(min(remaining, _READ_PIECE))
+                if not piece:
+                    raise MalformedRequest(
+                        "Request body is truncated: the connection ended in a chunk"
+                    )
+                if total < limit:
+                    parts.append(piece[: limit - total])
+                total += len(piece)
+                remaining -= len(piece)
+            end = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if end not in (b"\r\n", b"\n"):
+                raise MalformedRequest(
+                    "Request body is truncated: the connection ended in a chunk"
+                    if not end
+                    else "Malformed chunked body: a chunk is longer than its size"
+                )
+        for _ in range(_MAX_TRAILERS + 1):
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):  # end of the trailers (or the client's last byte)
+                return b"".join(parts), total >= limit
+            if len(line) > _MAX_CHUNK_LINE:
+                raise MalformedRequest("Malformed chunked body: a trailer field is too long")
+        raise MalformedRequest("Malformed chunked body: too many trailer fields")
+
+    def _chunk_size(self) -> int:
+        line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        if not line:
+            raise MalformedRequest("Request body is truncated: the last chunk never came")
+        if len(line) > _MAX_CHUNK_LINE:
+            raise MalformedRequest("Malformed chunked body: a chunk-size line is too long")
+        size = line.split(b";", 1)[0].strip()
+        if not _HEX_DIGITS.fullmatch(size):
+            raise MalformedRequest("Malformed chunked body: a chunk size is not hexadecimal")
+        return int(size, 16)
+
+    # --- the answer --------------------------------------------------------------------------
 
     def _write(self, response: HttpResponse, close: bool) -> None:
         self.send_response(response.status)
@@ -303,8 +522,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def _drain_before_close(self) -> None:
+        """Say we are done (FIN), then read and drop what the client still sends, a little while."""
+        self.connection.shutdown(socket.SHUT_WR)
+        self.connection.settimeout(_LINGER_SECONDS)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        with contextlib.suppress(TimeoutError):
+            while drained < _LINGER_BYTES and time.monotonic() < deadline:
+                piece = self.connection.recv(_READ_PIECE)
+                if not piece:
+                    break
+                drained += len(piece)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # one line per request comes from LocalApi.log_request
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the standard library's own lines would repeat (or quote) the request
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -314,6 +549,15 @@ class _HttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
         self.api = api
         super().__init__(address, _RequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A bug in the handler: its traceback on stderr, scrubbed (values may be credentials)."""
+        print(
+            f"local API: error while serving {client_address[0]}:\n"
+            + redact_text(traceback.format_exc()),
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # --- the local API ---------------------------------------------------------------------------
@@ -333,12 +577,15 @@ class LocalApi:
         state_path: Path | None = None,
         log: TextIO | None = None,
         function_logs: bool = False,
+        request_timeout: float = 60.0,
     ) -> None:
         self.host = host
         self.port = port
         self.state_path = state_path
         self.log = log
         self.function_logs = function_logs
+        # Seconds a connection may stay silent: idle keep-alive, or a request sent halfway.
+        self.request_timeout = request_timeout
         self.aws: EmbeddedAws | None = None
         self.names: dict[str, str] = {}
         self.env: dict[str, str] = {}
@@ -350,6 +597,7 @@ class LocalApi:
         self._saved_env: dict[str, str | None] = {}
         self._log_lock = threading.Lock()
         self._saved_log_level: int | None = None
+        self.pipeline: DetectionPipeline | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -365,6 +613,7 @@ class LocalApi:
         try:
             self.aws = EmbeddedAws(self.host).start()
             self.names = provision(self.aws.client("dynamodb"), self.aws.client("s3"))
+            self.names.update(identity.provision(self.aws.client("cognito-idp")))  # docs/oauth.md
             parameters = {} if self.function_logs else {"LogLevel": "WARNING"}
             self.env = function_environment(
                 self.names, self.aws.endpoint_url, parameters=parameters
@@ -379,6 +628,10 @@ class LocalApi:
                 self.env, errors=sys.stderr, quiet=not self.function_logs
             )
             self.gateway = Gateway(self.containers, stage=STAGE, region=REGION)
+            # S3 -> SQS -> DetectionFunction, as template.yaml says (lucent_dev.pipeline).
+            self.pipeline = DetectionPipeline(
+                self.aws, self.names, self.env, errors=sys.stderr, quiet=not self.function_logs
+            ).start()
         except BaseException:
             self._shutdown_quietly()
             raise
@@ -414,6 +667,9 @@ class LocalApi:
             self._http.server_close()
             self._http = None
             self._thread = None
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None
@@ -487,15 +743,29 @@ class LocalApi:
         # The other demo roles (revoked keys, the second organization, the demo issue), so that
         # `lucent replay` can run every event against the local API.
         state.update({role: value for role, value in roles.items() if role not in state})
+        state["oauth"] = identity.dev_state(self.url)
         return state
 
     def log_request(
-        self, method: str, raw_path: str, response: HttpResponse, elapsed_ms: float
+        self,
+        method: str,
+        raw_path: str,
+        response: HttpResponse,
+        elapsed_ms: float,
+        detail: str = "",
     ) -> None:
+        """One line: method, path (credentials redacted), status, time, who answered if not the
+        function. Never a header or a body; ``detail`` is our own words, never the request's.
+        """
         if self.log is None:
             return
         note = "" if response.outcome == "function" else f"  ({response.outcome})"
-        line = f"{method} {redact_text(raw_path)} {response.status} {elapsed_ms:.1f} ms{note}"
+        if detail:
+            note = f"  ({response.outcome}: {detail})"
+        # Redacted as the server reads it (lucent.redaction), then made one printable line: the
+        # method and path are the client's bytes, and a terminal escape or a CR is theirs too.
+        request = _printable(redact_text(f"{method} {raw_path}"))
+        line = f"{request} {response.status} {elapsed_ms:.1f} ms{note}"
         with self._log_lock:
             print(line, file=self.log, flush=True)
 
@@ -518,6 +788,7 @@ class LocalApi:
             f"Second organization {state['other_org_id']}: public key {state['other_public_key']}, "
             f"API key {state['other_api_key']}",
             "",
+            *identity.banner_lines(state["oauth"]),
             f"Embedded AWS (moto): {state['aws_endpoint_url']}  region {REGION}",
             f"  tables: {', '.join(state['tables'].values())}; bucket: {state['bucket']}",
         ]
@@ -536,6 +807,12 @@ class LocalApi:
             "Press Ctrl-C to stop.",
         ]
         return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character but printable ASCII as ``\\xNN`` (the request line is read
+    as Latin-1: one character per byte the client sent)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def is_reachable(url: str, timeout: float = 1.0) -> bool:

@@ -26,6 +26,7 @@ _STACK_OUTPUTS = {
     "RateLimitTableName": "rate_limit_table",
     "DataTableName": "data_table",
     "ReplayBucketName": "replay_bucket",
+    "OAuthTableName": "oauth_table",
 }
 
 
@@ -69,6 +70,7 @@ def local_target(path: Path | None = None) -> Target:
         data_table=tables["DataTable"],
         replay_bucket=state["bucket"],
         endpoint_url=state["aws_endpoint_url"],
+        oauth_table=tables.get("OAuthTable", ""),
     )
     return Target(settings, f"local API embedded AWS at {state['aws_endpoint_url']}")
 

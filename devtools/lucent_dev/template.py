@@ -275,3 +275,89 @@ def routes(template: Mapping[str, Any] | None = None) -> list[Route]:
             authorized = api_specs[api].authorizer_function is not None and auth != "NONE"
             out.append(Route(api, props["Path"], props["Method"].upper(), fn_name, authorized))
     return out
+
+
+# --- queues, notifications, event sources (detection's pipeline, lucent_dev.pipeline) -----------
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    attributes: dict[str, str]  # SQS attributes, the dead-letter target still a logical id
+    dead_letter_queue: str | None
+    max_receive_count: int | None
+
+
+@dataclass(frozen=True)
+class QueueNotification:
+    bucket: str  # logical ids
+    queue: str
+    events: tuple[str, ...]
+    prefix: str
+
+
+@dataclass(frozen=True)
+class SqsEventSource:
+    function: str
+    queue: str  # logical id
+    batch_size: int
+    batching_window_seconds: int
+    report_batch_item_failures: bool
+
+
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+
+
+def queues(template: Mapping[str, Any] | None = None) -> dict[str, QueueSpec]:
+    out = {}
+    for name, res in resources("AWS::SQS::Queue", template).items():
+        props = res.get("Properties", {})
+        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        redrive = props.get("RedrivePolicy") or {}
+        target = redrive.get("deadLetterTargetArn")
+        dlq = target["Fn::GetAtt"][0] if isinstance(target, dict) else None
+        count = redrive.get("maxReceiveCount")
+        out[name] = QueueSpec(name, attributes, dlq, int(count) if count is not None else None)
+    return out
+
+
+def _logical(ref: Any) -> str:
+    """The logical id a ``!Ref`` or ``!GetAtt X.Arn`` names."""
+    if isinstance(ref, dict) and "Ref" in ref:
+        return str(ref["Ref"])
+    if isinstance(ref, dict) and "Fn::GetAtt" in ref:
+        return str(ref["Fn::GetAtt"][0])
+    raise ValueError(f"expected !Ref or !GetAtt, got {ref!r}")
+
+
+def queue_notifications(template: Mapping[str, Any] | None = None) -> list[QueueNotification]:
+    out = []
+    for bucket, res in resources("AWS::S3::Bucket", template).items():
+        config = res.get("Properties", {}).get("NotificationConfiguration") or {}
+        for item in config.get("QueueConfigurations", []):
+            rules = item.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+            events = item["Event"] if isinstance(item["Event"], list) else [item["Event"]]
+            out.append(QueueNotification(bucket, _logical(item["Queue"]), tuple(events), prefix))
+    return out
+
+
+def sqs_event_sources(template: Mapping[str, Any] | None = None) -> list[SqsEventSource]:
+    out = []
+    for fn_name, res in resources("AWS::Serverless::Function", template).items():
+        for event in res["Properties"].get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            props = event["Properties"]
+            out.append(
+                SqsEventSource(
+                    function=fn_name,
+                    queue=_logical(props["Queue"]),
+                    # Lambda's defaults for a standard queue when the template says nothing.
+                    batch_size=int(props.get("BatchSize", 10)),
+                    batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in props.get("FunctionResponseTypes", []),
+                )
+            )
+    return out

@@ -1,22 +1,25 @@
 """Lambda REQUEST authorizer for both APIs. Thin: read the event, decide, shape the output.
 
-Imports stay lean (no pydantic, no event handler, no X-Ray): this runs before every ingest request.
+It runs before every ingest request, so it imports no Powertools, pydantic or X-Ray: its one
+line per decision (audit log entry and EMF metric at once) comes from
+``lucent.observability.audit`` (docs/authorizer.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from lucent.auth.authenticator import Authenticator
-from lucent.auth.authorizer import UNAUTHORIZED_MESSAGE, Decision, Effect, decide, policy_for
+from lucent.auth.authorizer import UNAUTHORIZED_MESSAGE, Effect, decide, policy_for
 from lucent.auth.store import CredentialStore
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
 from lucent.errors import CredentialStoreUnavailable
-from lucent.observability import logger, metrics
+from lucent.observability import audit
 from lucent.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @per_container
@@ -27,28 +30,36 @@ def authenticator() -> Authenticator:
     return Authenticator(store, cache_ttl_seconds=settings.auth_cache_ttl_seconds)
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId")
     try:
-        decision: Decision = decide(event, authenticator())
+        decision = decide(event, authenticator())
     except CredentialStoreUnavailable:
         # Any exception other than "Unauthorized" becomes the AUTHORIZER_* gateway response,
         # which template.yaml turns into a 503 with Retry-After: clients retry, nothing is dropped.
-        logger.exception("credential store unavailable")
-        metrics.add_metric(name="CredentialStoreUnavailable", unit="Count", value=1)
+        audit(
+            "credential store unavailable",
+            metric="CredentialStoreUnavailable",
+            fields={"correlation_id": request_id},
+            context=context,
+            level="ERROR",
+            with_traceback=True,
+        )
         raise
-    logger.info(
+    principal = decision.principal
+    audit(
         "authorizer decision",
-        extra={
+        metric=f"Authorizer{decision.effect.value}",
+        fields={
+            "correlation_id": request_id,
             "effect": decision.effect.value,
             "family": decision.family.value if decision.family else None,
             "reason": decision.reason,
-            "credential_id": decision.principal.credential_id if decision.principal else None,
-            "org_id": decision.principal.org_id if decision.principal else None,
+            "credential_id": principal.credential_id if principal else None,
+            "org_id": principal.org_id if principal else None,
         },
+        context=context,
     )
-    metrics.add_metric(name=f"Authorizer{decision.effect.value}", unit="Count", value=1)
     if decision.effect is Effect.UNAUTHORIZED:
         raise Exception(UNAUTHORIZED_MESSAGE)
     return policy_for(decision, str(event.get("methodArn", "")))

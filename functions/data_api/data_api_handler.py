@@ -4,17 +4,17 @@ Thin: Powertools' REST resolver routes, ``lucent.data_api.service.DataService`` 
 ``LucentError`` becomes a response through ``lucent.http.error_response``, the one mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
--> parameters and body (400) -> data (404). Request validation uses the pydantic models of
-``lucent.data_api.models`` but is called from the routes rather than through Powertools'
-``enable_validation``: that middleware runs before any other, so a token without
-``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+-> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
+uses the pydantic models of ``lucent.data_api.models`` but is called from the routes rather than
+through Powertools' ``enable_validation``: that middleware runs before any other, so a token
+without ``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+Bodies are read by ``lucent.json_body``, the reader ingest uses.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
@@ -34,18 +35,30 @@ from lucent.data_api.models import (
     IssueStatusUpdate,
     PageParams,
     SignalListParams,
+    TimelineParams,
 )
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
-from lucent.errors import BadRequest, ConfigurationError, LucentError, MethodNotAllowed, NotFound
-from lucent.http import dumps, error_response, internal_error_response
+from lucent.errors import (
+    BadRequest,
+    ConfigurationError,
+    LucentError,
+    MethodNotAllowed,
+    NotFound,
+    UnsupportedMediaType,
+)
+from lucent.http import dumps, error_response, header, internal_error_response
 from lucent.observability import get_tracer, logger, metrics
+from lucent.ratelimit.bearer import BearerRateLimit
+from lucent.ratelimit.limiter import RateLimiter
+from lucent.ratelimit.store import RateLimitStore
 from lucent.settings import get_settings
 
 ISSUES = "/api/v1/issues"
 ISSUE = "/api/v1/issues/<issue_id>"
 SIGNALS = "/api/v1/signals"
 INSIGHTS = "/api/v1/insights"
+TIMELINE = "/api/v1/sessions/<session_id>/timeline"
 
 # The methods each resource answers; any other method on it is a 405 with this Allow list.
 RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
@@ -53,8 +66,16 @@ RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "/api/v1/issues/{issue_id}": (re.compile(r"^/api/v1/issues/[^/]+$"), ("GET", "PATCH")),
     "/api/v1/signals": (re.compile(r"^/api/v1/signals$"), ("GET",)),
     "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
+    "/api/v1/sessions/{session_id}/timeline": (
+        re.compile(r"^/api/v1/sessions/[^/]+/timeline$"),
+        ("GET",),
+    ),
 }
 BODY_NOT_OBJECT = "Request body must be a JSON object"
+JSON_MEDIA_TYPE = "application/json"
+_SHOWN_MEDIA_TYPE_CHARS = 100
+# The only body (PATCH) is one flat object; 32 levels leave room for bodies to come.
+MAX_BODY_DEPTH = 32
 
 tracer = get_tracer()
 app = APIGatewayRestResolver(serializer=dumps)
@@ -69,6 +90,23 @@ def service() -> DataService:
     return DataService(DataStore(dynamodb_client(settings), settings.require("data_table")))
 
 
+def _limiter_unavailable(caller: Principal, exc: Exception) -> None:
+    # Fail open (docs/data-api.md): the request goes on, the metric alarms.
+    logger.warning(
+        "rate limiter unavailable: request admitted (fail open)",
+        extra={"credential_id": caller.credential_id, "error": str(exc)},
+    )
+    metrics.add_metric(name="RateLimiterUnavailable", unit=MetricUnit.Count, value=1)
+
+
+@per_container
+def rate_limit() -> BearerRateLimit:
+    """The per-token limit shared with MCP: one budget per token (docs/data-api.md)."""
+    settings = get_settings()
+    store = RateLimitStore(dynamodb_client(settings), settings.require("rate_limit_table"))
+    return BearerRateLimit(RateLimiter(store), _limiter_unavailable)
+
+
 # --- request helpers -----------------------------------------------------------------------------
 
 
@@ -79,6 +117,7 @@ def principal(scope: str) -> Principal:
     if found is None:
         # The route is deployed behind the authorizer: no context means a misconfiguration.
         raise ConfigurationError("authorizer context missing or malformed")
+    rate_limit().admit(found)  # every authenticated request counts; 429 before the scope check
     require_scope(found, scope)
     return found
 
@@ -97,14 +136,35 @@ def query(model: type[M]) -> M:
         raise BadRequest(_describe(exc, "query parameter")) from exc
 
 
+def require_json_body() -> None:
+    """A body is sent as application/json (parameters ignored, any letter case), else 415.
+
+    Called after the scope check: a token that may not write gets its 403 whatever it sends.
+    """
+    value = json_body.media_type(header(app.current_event.raw_event, "content-type"))
+    if value is None:
+        raise UnsupportedMediaType(f"Missing Content-Type: send {JSON_MEDIA_TYPE}")
+    if value != JSON_MEDIA_TYPE:
+        shown = value[:_SHOWN_MEDIA_TYPE_CHARS]
+        raise UnsupportedMediaType(f"Unsupported content type: {shown}; send {JSON_MEDIA_TYPE}")
+
+
 def body(model: type[M]) -> M:
-    raw: Any = app.current_event.body
+    raw: str | bytes | None = app.current_event.body
     try:
         if raw and app.current_event.is_base64_encoded:
-            raw = base64.b64decode(raw).decode("utf-8")
-        data = json.loads(raw) if raw and raw.strip() else None
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raw = base64.b64decode(raw)
+    except (ValueError, binascii.Error) as exc:
         raise BadRequest(BODY_NOT_OBJECT) from exc
+    if not raw or not raw.strip():
+        raise BadRequest(BODY_NOT_OBJECT)
+    try:
+        data = json_body.loads(raw, max_depth=MAX_BODY_DEPTH)
+    except json_body.InvalidJson as exc:
+        # A syntax error keeps the documented message; a duplicate key or too deep a nesting
+        # is named, as ingest names it (the same reader).
+        named = exc.reason != json_body.INVALID_JSON
+        raise BadRequest(exc.message if named else BODY_NOT_OBJECT) from None
     if not isinstance(data, dict):
         raise BadRequest(BODY_NOT_OBJECT)
     try:
@@ -132,6 +192,7 @@ def get_issue(issue_id: str) -> dict[str, Any]:
 @app.patch(ISSUE)
 def update_issue(issue_id: str) -> dict[str, Any]:
     caller = principal(WRITE_ISSUES_SCOPE)
+    require_json_body()
     issue = service().update_issue_status(caller, issue_id, body(IssueStatusUpdate))
     logger.info(
         "issue status updated",
@@ -151,6 +212,13 @@ def list_signals() -> dict[str, Any]:
 def list_insights() -> dict[str, Any]:
     caller = principal(READ_SCOPE)
     return service().list_insights(caller, query(PageParams)).model_dump(mode="json")
+
+
+@app.get(TIMELINE)
+def session_timeline(session_id: str) -> dict[str, Any]:
+    caller = principal(READ_SCOPE)
+    page = service().session_timeline(caller, session_id, query(TimelineParams))
+    return page.model_dump(mode="json")
 
 
 # --- errors: all through lucent.http ------------------------------------------------------------

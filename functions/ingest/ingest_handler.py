@@ -1,7 +1,10 @@
-"""``POST``/``OPTIONS /api/sdk/replay``. Thin: read the event, ``IngestService.handle``, respond.
+"""``/api/sdk/replay``. Thin: read the event, ``IngestService.handle``, respond.
 
-Every response carries the ingest CORS headers, errors and unexpected exceptions included. Nothing
-from the body, the ``api_key`` query parameter, key-carrying headers or the full URL is logged.
+``POST`` stores a batch; ``OPTIONS`` is the CORS preflight; any other method is 405 with
+``Allow: OPTIONS, POST`` (template.yaml routes them here without an authorizer, as it does the
+preflight, so that the answer is the same with or without a key). Every response carries the
+ingest CORS headers, errors and unexpected exceptions included. Nothing from the body, the
+``api_key`` query parameter, key-carrying headers or the full URL is logged.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lucent.container import per_container
-from lucent.contract import INGEST_CORS_HEADERS
-from lucent.errors import LucentError
+from lucent.contract import INGEST_ALLOWED_METHODS, INGEST_CORS_HEADERS
+from lucent.errors import LucentError, MethodNotAllowed
 from lucent.http import error_response, internal_error_response, json_response, preflight_response
 from lucent.ingest.service import IngestRequest, IngestService
-from lucent.observability import METRICS_NAMESPACE, get_tracer, logger, metrics
+from lucent.observability import get_tracer, logger, metrics
 from lucent.settings import get_settings
 
 tracer = get_tracer()
@@ -33,7 +36,7 @@ class PowertoolsTelemetry:
             name="RejectedByReason",
             unit=MetricUnit.Count,
             value=1,
-            namespace=METRICS_NAMESPACE,
+            namespace=get_settings().metrics_namespace,
             default_dimensions=metrics.default_dimensions,
         ) as metric:
             metric.add_dimension(name="reason", value=reason)
@@ -52,9 +55,15 @@ def service() -> IngestService:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if str(event.get("httpMethod", "")).upper() == "OPTIONS":
+    method = str(event.get("httpMethod", "")).upper()
+    if method == "OPTIONS":
         metrics.add_metric(name="Preflight", unit=MetricUnit.Count, value=1)
         return preflight_response()
+    if method != "POST":
+        # Reached without a credential (the ANY route has no authorizer): no AWS call, no body read.
+        logger.info("method not allowed", extra={"method": method[:16], "status": 405})
+        metrics.add_metric(name="MethodNotAllowed", unit=MetricUnit.Count, value=1)
+        return error_response(MethodNotAllowed(list(INGEST_ALLOWED_METHODS)), INGEST_CORS_HEADERS)
     who: dict[str, str | None] = {"credential_id": None, "org_id": None}
     try:
         request = IngestRequest.from_event(event)

@@ -109,6 +109,19 @@ def _target(operation: str) -> Callable[[AWSPreparedRequest], bool]:
     return matches
 
 
+def _on_table(operation: str, table: str) -> Callable[[AWSPreparedRequest], bool]:
+    """DynamoDB ``operation`` requests on ``table`` only (detection, running in the background,
+    reads and writes the data table at the same time)."""
+    is_operation = _target(operation)
+
+    def matches(request: AWSPreparedRequest) -> bool:
+        body = request.body
+        text = body.decode() if isinstance(body, bytes) else str(body or "")
+        return is_operation(request) and json.loads(text or "{}").get("TableName") == table
+
+    return matches
+
+
 def _s3_put(request: AWSPreparedRequest) -> bool:
     return request.method == "PUT" and "/replays/" in request.url
 
@@ -282,7 +295,8 @@ def test_demo_key_cached_by_a_warm_authorizer_survives_a_credential_table_blip(
 ) -> None:
     key = demo.roles()["other_public_key"]
     assert ingest(api, key, batch("cached", 0)).status == 200  # now cached (60 s)
-    faults.add(_target("GetItem"), _dynamodb_error("InternalServerError", 500))
+    credentials = api.names["CredentialsTable"]
+    faults.add(_on_table("GetItem", credentials), _dynamodb_error("InternalServerError", 500))
     assert ingest(api, key, batch("cached", 1)).status == 200
     assert faults.failed == 0  # no credential read at all
     assert sorted(_stored(api, demo.OTHER_ORG_ID, "cached")) == [0, 1]

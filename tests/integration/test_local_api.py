@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from lucent_dev import demo
+from lucent_dev import demo, identity
 from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, HttpRequest, HttpResponse
 from lucent_dev.local_api import LocalApi, LocalApiError
@@ -132,6 +132,7 @@ def test_dev_json_holds_urls_credentials_and_aws(api: LocalApi, state_path: Path
         "region": "us-east-1",
         "bucket": tpl.physical_name("ReplayBucket"),
         "tables": tables,
+        "oauth": identity.dev_state(api.url),  # the consent page's demo login (docs/oauth.md)
     }
     assert {k: state[k] for k in required} == required
     # The other roles too, so that `lucent replay` runs every event against the local API.

@@ -237,6 +237,7 @@ def packaged_canary_against(
     monkeypatch.setenv("CANARY_CREDENTIALS_SECRET_ARN", arn)
     monkeypatch.setenv("INGEST_URL", api.url)
     monkeypatch.setenv("DATA_URL", api.url)
+    monkeypatch.setenv("MCP_URL", api.url)  # the local API serves MCP on the same host
     return load_packaged_canary(tmp_path)
 
 

@@ -12,6 +12,7 @@ The routes are read here straight from the functions' ``Events`` (independently 
 from __future__ import annotations
 
 import http.client
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +77,17 @@ def undeclared() -> list[tuple[str, str, str]]:
     return out
 
 
+# What the OAuth function answers to a request with no parameters, body or credentials; any
+# other method on its paths is 405.
+OAUTH_EMPTY_REQUEST_STATUS = {
+    ("/.well-known/oauth-authorization-server", "GET"): 200,
+    ("/oauth/register", "POST"): 400,
+    ("/oauth/authorize", "GET"): 400,
+    ("/oauth/authorize", "POST"): 400,
+    ("/oauth/token", "POST"): 400,
+    ("/oauth/revoke", "POST"): 400,
+}
+
 NEIGHBOURS = [
     ("IngestApi", "/api/sdk"),
     ("IngestApi", "/api/sdk/replay/extra"),
@@ -87,6 +99,10 @@ NEIGHBOURS = [
     ("DataApi", "/api/v1/insights/ins_1"),
     ("DataApi", "/api/v2/issues"),
     ("DataApi", "/prod/api/v1/issues"),
+    ("McpApi", "/mcp/sse"),
+    ("McpApi", "/mcpx"),
+    ("McpApi", "/.well-known/oauth-protected-resource"),
+    ("McpApi", "/.well-known/oauth-protected-resource/mcp/extra"),
 ]
 
 
@@ -137,9 +153,32 @@ def test_every_declared_route_is_served(
 ) -> None:
     api_id, path, method, authorized = route
     status, headers, body = send(api, method, concrete(path))
+    if api_id == "McpApi":
+        # No authorizer: the function answers (docs/mcp.md). POST without a token is its 401
+        # with the resource-metadata challenge, the metadata is public, other methods are 405.
+        assert not authorized
+        if path == "/.well-known/oauth-protected-resource/mcp":
+            assert status == 200
+            assert json.loads(body)["resource"] == f"{api.url}/mcp"
+        elif method == "POST":
+            assert (status, body) == (401, b'{"error": "Missing or invalid bearer token"}')
+            assert headers["WWW-Authenticate"].startswith('Bearer resource_metadata="')
+        else:
+            want = b"" if method == "HEAD" else b'{"error": "Method not allowed"}'
+            assert (status, body, headers["Allow"]) == (405, want, "POST")
+        return
+    if api_id == "OAuthApi":
+        # No authorizer: the OAuth function answers each route itself (docs/oauth.md).
+        assert status == OAUTH_EMPTY_REQUEST_STATUS.get((path, method), 405), body
+        return
     if not authorized:
-        # The one route without an authorizer is the ingest preflight: the function answers.
-        assert (status, body) == (204, b"")
+        # The routes without an authorizer are the ingest path's preflight (204) and its other
+        # methods (ANY: 405 with Allow): the function answers.
+        if method == "OPTIONS":
+            assert (status, body) == (204, b"")
+        else:
+            want_body = b"" if method == "HEAD" else b'{"error": "Method not allowed"}'
+            assert (status, body, headers["Allow"]) == (405, want_body, "OPTIONS, POST")
         return
     # No credentials: the authorizer ran, so the route exists. Ingest answers "Missing API key";
     # the Data API challenges reads with UNAUTHORIZED and writes with ACCESS_DENIED.
@@ -151,14 +190,17 @@ def test_every_declared_route_is_served(
     assert _subset(headers, want_headers) == want_headers
 
 
-@pytest.mark.parametrize(("api_id", "path", "method"), undeclared())
 def test_undeclared_methods_are_missing_authentication_token(
-    api: LocalApi, gateway_responses: Gateway, api_id: str, path: str, method: str
+    api: LocalApi, gateway_responses: Gateway
 ) -> None:
-    status, headers, body = send(api, method, concrete(path))
-    want = expected_gateway(gateway_responses, api_id, "MISSING_AUTHENTICATION_TOKEN", method)
-    assert (status, body) == (want[0], want[2])
-    assert _subset(headers, want[1]) == want[1]
+    # Every path of both APIs routes ANY to its function today (which answers 405 with Allow),
+    # so this finds no method to try; a path added without ANY is checked here. (A loop, not a
+    # parametrization: an empty parameter set would be a skipped test.)
+    for api_id, path, method in undeclared():
+        status, headers, body = send(api, method, concrete(path))
+        want = expected_gateway(gateway_responses, api_id, "MISSING_AUTHENTICATION_TOKEN", method)
+        assert (status, body) == (want[0], want[2]), (method, path)
+        assert _subset(headers, want[1]) == want[1], (method, path)
 
 
 @pytest.mark.parametrize(("api_id", "path"), NEIGHBOURS)
@@ -176,7 +218,7 @@ def test_paths_next_to_the_routes_are_missing_authentication_token(
 def test_the_ingest_404_carries_cors_and_the_data_404_does_not(
     api: LocalApi,
 ) -> None:
-    _, ingest_headers, _ = send(api, "GET", "/api/sdk/replay")
+    _, ingest_headers, _ = send(api, "GET", "/api/sdk/replays")
     _, data_headers, _ = send(api, "GET", "/api/v1")
     assert ingest_headers["Access-Control-Allow-Origin"] == "*"
     assert ingest_headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"

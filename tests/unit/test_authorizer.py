@@ -3,6 +3,7 @@ responses template.yaml turns its outcomes into (exact status, body bytes and he
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -238,6 +239,65 @@ def test_no_secret_is_logged(
         assert secret[7:20] not in logged
 
 
+def test_each_decision_is_one_line_that_is_audit_entry_and_metric(
+    authorizer: Any, creds: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One JSON line per decision: the audit fields and the EMF record of the same decision."""
+    capsys.readouterr()
+    event = authorizer_event(INGEST, "POST", {"X-Lucent-Api-Key": creds["public"].secret})
+    authorizer(event, CTX)
+    authorizer(
+        authorizer_event(INGEST, "POST", {"X-Lucent-Api-Key": creds["revoked_public"].secret}), CTX
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    allow, deny = lines
+    assert {k: allow[k] for k in ("level", "message", "effect", "family", "reason")} == {
+        "level": "INFO",
+        "message": "authorizer decision",
+        "effect": "Allow",
+        "family": "ingest",
+        "reason": "ok",
+    }
+    assert (allow["credential_id"], allow["org_id"]) == (
+        creds["public"].record.credential_id,
+        "org_a",
+    )
+    assert allow["correlation_id"] == event["requestContext"]["requestId"]
+    assert allow["function_name"] == "AuthorizerFunction"
+    assert allow["_aws"]["CloudWatchMetrics"] == [
+        {
+            "Namespace": "Lucent",
+            "Dimensions": [["service"]],
+            "Metrics": [{"Name": "AuthorizerAllow", "Unit": "Count"}],
+        }
+    ]
+    assert (allow["AuthorizerAllow"], allow["service"]) == (1, "tests")
+    assert (deny["effect"], deny["reason"], deny["AuthorizerDeny"]) == (
+        "Deny",
+        "invalid_api_key",
+        1,
+    )
+    assert deny["credential_id"] is None
+
+
+def test_below_the_log_level_the_metric_is_still_written(
+    authorizer: Any, creds: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lucent import container
+
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    container.reset()
+    capsys.readouterr()
+    authorizer(authorizer_event(INGEST, "POST", {"X-Lucent-Api-Key": creds["public"].secret}), CTX)
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "message" not in line
+    assert (line["AuthorizerAllow"], line["_aws"]["CloudWatchMetrics"][0]["Namespace"]) == (
+        1,
+        "Lucent",
+    )
+
+
 # --- through the gateway responses of template.yaml -------------------------------------------
 
 
@@ -246,7 +306,12 @@ def gateway(authorizer: Any) -> Gateway:
     def echo(event: dict[str, Any], _: Any) -> dict[str, Any]:
         return {"statusCode": 200, "body": event["requestContext"]["authorizer"]["org_id"]}
 
-    handlers = {"AuthorizerFunction": authorizer, "IngestFunction": echo, "DataApiFunction": echo}
+    handlers = {
+        "AuthorizerFunction": authorizer,
+        "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
+        "IngestFunction": echo,
+        "DataApiFunction": echo,
+    }
     return Gateway(handlers)
 
 
@@ -316,7 +381,12 @@ def test_gateway_store_outage_is_503_with_retry_after(
     from lucent import container
 
     container.reset()
-    gateway = Gateway({"AuthorizerFunction": load_function("AuthorizerFunction")})
+    gateway = Gateway(
+        {
+            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
+        }
+    )
     response = gateway.handle(
         HttpRequest("POST", INGEST, [("X-Lucent-Api-Key", creds["public"].secret)])
     )

@@ -110,7 +110,7 @@ def test_gzip_is_recognised_by_its_bytes() -> None:
 
 def test_extra_event_keys_are_kept() -> None:
     decoded = decode_batch("application/json", b64(raw_batch()), True)
-    assert decoded.batch.events[1].model_extra == {"extra": [1, 2]}
+    assert decoded.batch.events[1]["extra"] == [1, 2]
 
 
 def test_optional_fields() -> None:
@@ -273,3 +273,32 @@ def test_first_error_is_reported() -> None:
     with pytest.raises(InvalidBatch) as caught:
         parse_batch(document)
     assert caught.value.message == "Invalid batch: session_id: Field required"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("7", 7), ("7.0", 7), ("7e0", 7), ("0.7e1", 7), ("-0.0", 0), ("7E+2", 700), ("1e3", 1000)],
+)
+def test_integer_fields_take_any_integral_number(text: str, value: int) -> None:
+    document = (
+        f'{{"session_id": "a", "sequence": {text.lstrip("-")}, "sent_at": {text}, '
+        f'"events": [{{"type": {text}, "timestamp": {text}, "data": {{}}}}]}}'
+    ).encode()
+    batch = parse_batch(document)
+    assert batch.sequence == abs(value)
+    assert (batch.events[0]["type"], batch.events[0]["timestamp"], batch.sent_at) == (value,) * 3
+    assert all(type(v) is int for v in (batch.sequence, batch.events[0]["type"], batch.sent_at))
+
+
+@pytest.mark.parametrize("text", ["7.5", "true", '"7"', "1e400", "-1e400", "[7]", "{}"])
+def test_integer_fields_refuse_what_is_not_an_integer(text: str) -> None:
+    for field in ("sequence", "type", "timestamp"):
+        event = {"type": 3, "timestamp": 1, "data": {}}
+        batch: dict[str, Any] = {"session_id": "a", "sequence": 0, "events": [event]}
+        target = batch if field == "sequence" else event
+        target[field] = "SLOT"
+        document = json.dumps(batch).replace('"SLOT"', text).encode()
+        where = field if field == "sequence" else f"events.0.{field}"
+        with pytest.raises(InvalidBatch) as caught:
+            parse_batch(document)
+        assert caught.value.message == f"Invalid batch: {where}: Input should be a valid integer"

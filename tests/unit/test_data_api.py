@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,8 @@ def invoke(
     base64_body: bool = False,
     event_changes: Callable[[dict[str, Any]], None] | None = None,
 ) -> Result:
+    if headers is None and method == "PATCH":
+        headers = {"Content-Type": "application/json"}  # as every client sends it (415 otherwise)
     resource, path_parameters = path, None
     match = re.fullmatch(r"/api/v1/issues/([^/]+)", path)
     if match:
@@ -553,6 +556,144 @@ def test_bad_patch_bodies_are_400_naming_the_field(
     assert api("GET", issue_path(issue.id)).json() == issue.model_dump(mode="json")
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # Issue 9: these answered 500 (json.loads' RecursionError reached the resolver).
+        ("[" * 100_000, "Body is not valid JSON: nested too deeply"),
+        ('{"a":' * 5_000 + "1" + "}" * 5_000, "Body is not valid JSON: nested too deeply"),
+        (
+            '{"status": "open", "x": ' + "[" * 40 + "]" * 40 + "}",
+            "Body is not valid JSON: nested too deeply",
+        ),
+        # The last "status" won: "bogus" then "resolved" was a 200 setting "resolved".
+        (
+            '{"status": "bogus", "status": "resolved"}',
+            'Body is not valid JSON: duplicate key "status"',
+        ),
+        (
+            '{"status": "resolved", "status": "resolved"}',
+            'Body is not valid JSON: duplicate key "status"',
+        ),
+        ('{"status": "open", "x": {"k": 1, "k": 2}}', 'Body is not valid JSON: duplicate key "k"'),
+    ],
+)
+def test_patch_bodies_the_parser_refuses_are_400_and_change_nothing(
+    seeded: dict[str, demo_data.DemoData],
+    api: Callable[..., Result],
+    body: str,
+    error: str,
+) -> None:
+    issue = seeded[ORG_A].issues[0]
+    for base64_body in (False, True):
+        result = api(
+            "PATCH", issue_path(issue.id), principal=WRITE_A, body=body, base64_body=base64_body
+        )
+        assert (result.status, result.body) == (400, json.dumps({"error": error}).encode())
+        assert result.headers["Content-Type"] == "application/json"
+    assert api("GET", issue_path(issue.id)).json() == issue.model_dump(mode="json")
+
+
+def test_patch_body_nesting_within_the_bound_reaches_validation(
+    seeded: dict[str, demo_data.DemoData], api: Callable[..., Result]
+) -> None:
+    load_function("DataApiFunction")
+    bound = sys.modules["lucent_fn_DataApiFunction"].MAX_BODY_DEPTH
+    nested = "[" * (bound - 1) + "]" * (bound - 1)
+    result = api(
+        "PATCH",
+        issue_path(seeded[ORG_A].issues[0].id),
+        principal=WRITE_A,
+        body='{"status": "open", "x": ' + nested + "}",
+    )
+    assert result.body == b'{"error": "Invalid body field \'x\': Extra inputs are not permitted"}'
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        " Application/Json ;charset=UTF-8",
+    ],
+)
+def test_patch_takes_application_json_with_parameters_in_any_case(
+    seeded: dict[str, demo_data.DemoData], api: Callable[..., Result], content_type: str
+) -> None:
+    issue = seeded[ORG_A].issues[0]
+    result = api(
+        "PATCH",
+        issue_path(issue.id),
+        principal=WRITE_A,
+        body='{"status": "ignored"}',
+        headers={"content-type": content_type},
+    )
+    assert (result.status, result.json()["status"]) == (200, "ignored")
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ({}, "Missing Content-Type: send application/json"),
+        ({"Content-Type": ""}, "Missing Content-Type: send application/json"),
+        ({"Content-Type": "   "}, "Missing Content-Type: send application/json"),
+        (
+            {"Content-Type": "text/plain"},
+            "Unsupported content type: text/plain; send application/json",
+        ),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "Unsupported content type: application/x-www-form-urlencoded; send application/json",
+        ),
+        (
+            {"Content-Type": "application/merge-patch+json"},
+            "Unsupported content type: application/merge-patch+json; send application/json",
+        ),
+        (
+            {"Content-Type": "Text/HTML; charset=utf-8"},
+            "Unsupported content type: text/html; send application/json",
+        ),
+        (
+            {"Content-Type": "x/" + "y" * 500},
+            f"Unsupported content type: x/{'y' * 98}; send application/json",
+        ),
+    ],
+)
+def test_patch_without_application_json_is_415_and_changes_nothing(
+    seeded: dict[str, demo_data.DemoData],
+    api: Callable[..., Result],
+    headers: dict[str, str],
+    error: str,
+) -> None:
+    issue = seeded[ORG_A].issues[0]
+    for body in ('{"status": "ignored"}', "not json", None):
+        result = api("PATCH", issue_path(issue.id), principal=WRITE_A, body=body, headers=headers)
+        assert (result.status, result.body) == (415, json.dumps({"error": error}).encode())
+        assert result.headers["Content-Type"] == "application/json"
+    assert api("GET", issue_path(issue.id)).json() == issue.model_dump(mode="json")
+
+
+def test_the_scope_is_checked_before_the_content_type(
+    seeded: dict[str, demo_data.DemoData], api: Callable[..., Result]
+) -> None:
+    issue = seeded[ORG_A].issues[0]
+    for headers in ({}, {"Content-Type": "text/plain"}):
+        result = api("PATCH", issue_path(issue.id), principal=READ_A, body="x", headers=headers)
+        assert (result.status, result.body) == (403, FORBIDDEN_WRITE)
+        assert result.headers["WWW-Authenticate"] == CHALLENGE_WRITE
+
+
+def test_the_content_type_is_checked_before_the_issue_is_looked_up(
+    seeded: dict[str, demo_data.DemoData], api: Callable[..., Result]
+) -> None:
+    result = api("PATCH", issue_path(UNKNOWN_ISSUE), principal=WRITE_A, body="{}", headers={})
+    assert (result.status, result.body) == (
+        415,
+        b'{"error": "Missing Content-Type: send application/json"}',
+    )
+
+
 # --- methods and paths ---------------------------------------------------------------------------
 
 
@@ -619,7 +760,7 @@ def test_org_only_comes_from_the_authorizer_context(
         issue_path(theirs.id),
         principal=principal,
         query=spoof_query,
-        headers=spoof_headers,
+        headers={**spoof_headers, "Content-Type": "application/json"},
         body='{"status": "ignored"}',
     )
     assert patch.status == (404 if "write:issues" in str(principal["scopes"]) else 403)
@@ -871,7 +1012,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     }
     gateway = Gateway(
         {
-            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
             "DataApiFunction": load_function("DataApiFunction"),
         }
     )
@@ -895,14 +1036,24 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
         got = send("GET", f"/api/v1/issues/{their_issue}", issued.secret, X_Org_Id=other)
         assert (got.status, got.body) == (404, ISSUE_NOT_FOUND)
         patch = send(
-            "PATCH", f"/api/v1/issues/{their_issue}", issued.secret, '{"status": "ignored"}'
+            "PATCH",
+            f"/api/v1/issues/{their_issue}",
+            issued.secret,
+            '{"status": "ignored"}',
+            Content_Type="application/json",
         )
         can_write = name in ("api_write", "oauth_write")
         assert (patch.status, patch.body) == (
             (404, ISSUE_NOT_FOUND) if can_write else (403, FORBIDDEN_WRITE)
         ), (org, name)
         own = mine.issues[1].id
-        patch = send("PATCH", f"/api/v1/issues/{own}", issued.secret, '{"status": "ignored"}')
+        patch = send(
+            "PATCH",
+            f"/api/v1/issues/{own}",
+            issued.secret,
+            '{"status": "ignored"}',
+            Content_Type="application/json",
+        )
         assert patch.status == (200 if can_write else 403), (org, name)
         if can_write:
             assert patch.json()["status_updated_by"] == issued.record.credential_id
@@ -920,7 +1071,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     # (a new authorizer container: a warm one trusts its lookups for AUTH_CACHE_TTL_SECONDS)
     gateway.handlers = {
         **gateway.handlers,
-        "AuthorizerFunction": load_function("AuthorizerFunction"),
+        "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
     }
     for method, token, scope in (
         ("GET", None, "read:lucent"),

@@ -40,9 +40,9 @@ def test_every_event_names_a_function_and_api_of_the_template() -> None:
     routes = tpl.routes()
     for spec in MANIFEST.events:
         assert spec.function in functions, spec.file
-        assert spec.api in ("ingest", "data_api"), spec.file
+        assert spec.api in ("ingest", "data_api", "mcp"), spec.file
         event = MANIFEST.event(spec)
-        api_id = "IngestApi" if spec.api == "ingest" else "DataApi"
+        api_id = {"ingest": "IngestApi", "data_api": "DataApi", "mcp": "McpApi"}[spec.api]
         matching = [
             r
             for r in routes
@@ -51,15 +51,34 @@ def test_every_event_names_a_function_and_api_of_the_template() -> None:
             and r.method in (event["httpMethod"], "ANY")
         ]
         assert matching, f"{spec.file}: no route {event['httpMethod']} {event['resource']}"
-        if spec.function != "AuthorizerFunction":
+        if spec.is_authorizer:
+            # Each API has its own authorizer function (same code): the event names that one.
+            assert tpl.apis()[api_id].authorizer_function == spec.function, spec.file
+        else:
             assert matching[0].function == spec.function, spec.file
+
+
+def _route_is_authorized(event: dict[str, Any]) -> bool:
+    """Whether API Gateway runs the authorizer before this event (exact method before ANY)."""
+    routes = [r for r in tpl.routes() if r.path == event["resource"]]
+    exact = [r for r in routes if r.method == event["httpMethod"]]
+    [route] = exact or [r for r in routes if r.method == "ANY"]
+    return route.authorized
 
 
 def test_proxy_events_carry_the_authorizer_context_of_their_credential() -> None:
     by_secret = {c.secret: c for c in demo.CREDENTIALS}
     for spec in MANIFEST.events:
         event = MANIFEST.event(spec)
-        if spec.is_authorizer or event["httpMethod"] == "OPTIONS":
+        if spec.is_authorizer:
+            continue
+        if not _route_is_authorized(event):
+            # the preflight and other methods of the ingest path: no credential, no context
+            assert "authorizer" not in event["requestContext"], spec.file
+            continue
+        if spec.api == "mcp":
+            # No authorizer in front of MCP: the function authenticates the header itself.
+            assert "authorizer" not in event["requestContext"], spec.file
             continue
         context = event["requestContext"]["authorizer"]
         headers = {k.lower(): v for k, v in event["headers"].items()}

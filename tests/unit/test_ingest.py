@@ -20,13 +20,20 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from lucent import aws as lucent_aws
-from lucent import container
+from lucent import container, json_body
 from lucent.auth.credentials import CredentialKind
 from lucent.errors import InvalidBatch
-from lucent.ingest.batch import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES, MAX_EVENTS, parse_batch
+from lucent.ingest.batch import (
+    MAX_BODY_BYTES,
+    MAX_DECOMPRESSED_BYTES,
+    MAX_EVENTS,
+    MAX_JSON_DEPTH,
+    parse_batch,
+)
 from lucent.ingest.replays import GZIP_LEVEL
 from lucent.ingest.service import IngestService
 from lucent.settings import get_settings
+from lucent_dev import template as tpl
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
 from tests.conftest import load_function
 from tests.helpers import proxy_event, store_credential
@@ -265,6 +272,31 @@ def test_content_type_parameters_and_case_are_ignored(ingest: Ingest) -> None:
     assert len(ingest.keys()) == 4
 
 
+def test_integral_numbers_are_integers_and_stored_as_sent(ingest: Ingest) -> None:
+    """JSON has one number type: 1.0 and 1e3 are integers (JSON Schema's ``integer`` agrees, and
+    Python's json.dumps(1.0) writes 1.0). The object key uses the value, the object the bytes."""
+    raw = (
+        b'{"session_id":"floaty","sequence":1e3,"sent_at":1767225601000.0,'
+        b'"events":[{"type":4.0,"timestamp":1.7672256e12,"data":{"href":"https://a.example/"}},'
+        b'{"type":3,"timestamp":1767225600100.00,"data":{"source":1}}]}'
+    )
+    response = ingest.post(raw)
+    assert response == {
+        "statusCode": 200,
+        "headers": JSON_CORS,
+        "body": ok_body("floaty", 1000, 2).decode(),
+    }
+    assert ingest.keys() == ["replays/org_a/floaty/0000001000.json.gz"]
+    assert gzip.decompress(ingest.stored(key("floaty", 1000))[0]) == raw
+
+
+def test_null_optional_fields_are_accepted_and_stored_as_sent(ingest: Ingest) -> None:
+    raw = batch(window_id=None, sent_at=None, metadata=None)
+    assert b'"metadata":null' in raw
+    assert ingest.post(raw)["body"] == ok_body().decode()
+    assert gzip.decompress(ingest.stored(key())[0]) == raw
+
+
 def test_content_type_header_name_is_case_insensitive(ingest: Ingest) -> None:
     response = ingest.post(batch(), content_type=None, headers={"content-type": "text/plain"})
     assert response["statusCode"] == 200
@@ -354,9 +386,29 @@ BAD_REQUESTS: list[tuple[str, bytes | None, str]] = [
         "Invalid batch: sequence: Input should be a valid integer",
     ),
     (
-        "sequence is a float",
-        json.dumps({"session_id": "s", "sequence": 1.0, "events": events()}).encode(),
+        "sequence with a fraction",
+        json.dumps({"session_id": "s", "sequence": 1.5, "events": events()}).encode(),
         "Invalid batch: sequence: Input should be a valid integer",
+    ),
+    (
+        "sequence too large for a float to hold",
+        b'{"session_id": "s", "sequence": 1e400, "events": [{"type": 3, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: sequence: Input should be a valid integer",
+    ),
+    (
+        "integral sequence over ten digits",
+        b'{"session_id": "s", "sequence": 1e10, "events": [{"type": 3, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: sequence: Input should be less than or equal to 9999999999",
+    ),
+    (
+        "type with a fraction",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3.5, "timestamp": 1, "data": {}}]}',
+        "Invalid batch: events.0.type: Input should be a valid integer",
+    ),
+    (
+        "timestamp is a bool",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3, "timestamp": true, "data": {}}]}',
+        "Invalid batch: events.0.timestamp: Input should be a valid integer",
     ),
     (
         "sequence is a string",
@@ -433,6 +485,23 @@ BAD_REQUESTS: list[tuple[str, bytes | None, str]] = [
         + b"}]}",
         "Body is not valid JSON: nested too deeply",
     ),
+    ("unbalanced brackets", b"[" * 100_000, "Body is not valid JSON: nested too deeply"),
+    (
+        "duplicate key at the top",
+        b'{"session_id": "s", "sequence": 0, "events": [], "sequence": 1}',
+        'Body is not valid JSON: duplicate key "sequence"',
+    ),
+    (
+        "duplicate key inside an event",
+        b'{"session_id": "s", "sequence": 0, "events": [{"type": 3, "timestamp": 1, '
+        b'"data": {"source": 1, "positions": [{"x": 1, "x": 2}]}}]}',
+        'Body is not valid JSON: duplicate key "x"',
+    ),
+    (
+        "duplicate key in gzip",
+        _gz(b'{"session_id": "s", "session_id": "t", "sequence": 0, "events": []}'),
+        'Body is not valid JSON: duplicate key "session_id"',
+    ),
 ]
 
 
@@ -448,6 +517,65 @@ def test_bad_bodies_are_400_and_nothing_is_stored(
                 "body": error_body(message),
             }
     assert ingest.keys() == []
+
+
+def test_duplicate_keys_cannot_validate_one_batch_and_store_another(
+    ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9: this body was accepted with events_stored 1, and the object stored byte for byte
+    held 6,001 events and the traversal id (json.loads keeps the last of each key)."""
+    one = json.dumps({"type": 3, "timestamp": 1, "data": {}})
+    raw = (
+        '{"session_id":"../../x","sequence":0,"events":['
+        + ",".join([one] * 6000)
+        + '],"session_id":"ok","events":['
+        + one
+        + "]}"
+    ).encode()
+    capsys.readouterr()
+    response = ingest.post(raw)
+    assert response == {
+        "statusCode": 400,
+        "headers": JSON_CORS,
+        "body": error_body('Body is not valid JSON: duplicate key "session_id"'),
+    }
+    assert ingest.keys() == []
+    [by_reason] = [d for d in emf(capsys.readouterr().out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "duplicate_key"
+
+
+def batch_of_depth(levels: int) -> bytes:
+    """A valid batch whose JSON nests exactly ``levels`` objects and arrays deep."""
+    inner: Any = []
+    for _ in range(levels - 5):  # batch, events, event, data, then arrays to the bottom
+        inner = [inner]
+    body = {
+        "session_id": "deep",
+        "sequence": 0,
+        "events": [{"type": 5, "timestamp": 1, "data": {"tag": "x", "payload": inner}}],
+    }
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    assert json_body.depth(json.loads(raw)) == levels
+    return raw
+
+
+def test_the_nesting_bound_is_exact(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
+    """MAX_JSON_DEPTH levels are stored (parsed from inside the handler's stack, on this
+    interpreter), one more is 400; either way nothing raises past the reader."""
+    at_bound = batch_of_depth(MAX_JSON_DEPTH)
+    response = ingest.post(at_bound)
+    assert response["body"] == ok_body("deep", 0, 1).decode()
+    assert gzip.decompress(ingest.stored(key("deep"))[0]) == at_bound
+    capsys.readouterr()
+    response = ingest.post(batch_of_depth(MAX_JSON_DEPTH + 1).replace(b'"deep"', b'"deeper"'))
+    assert response == {
+        "statusCode": 400,
+        "headers": JSON_CORS,
+        "body": error_body("Body is not valid JSON: nested too deeply"),
+    }
+    assert ingest.keys() == [key("deep")]
+    [by_reason] = [d for d in emf(capsys.readouterr().out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "too_deep"
 
 
 def test_invalid_base64_is_400(ingest: Ingest) -> None:
@@ -764,6 +892,58 @@ def test_preflight_needs_no_credential(ingest: Ingest) -> None:
     assert ingest.calls == []
 
 
+# --- other methods -------------------------------------------------------------------------------
+
+METHOD_NOT_ALLOWED = {
+    "statusCode": 405,
+    "headers": {**JSON_CORS, "Allow": "OPTIONS, POST"},
+    "body": '{"error": "Method not allowed"}',
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE", "get", "TRACE"])
+def test_other_methods_are_405_with_allow_and_cors_and_cost_nothing(
+    ingest: Ingest, method: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    for authorizer, headers in ((None, {}), (AUTH, {"X-Lucent-Api-Key": "luc_pk_x"})):
+        event = proxy_event(
+            INGEST,
+            method,
+            headers={"Content-Type": "application/json", **headers},
+            body=batch(),
+            base64_body=True,
+            authorizer=authorizer,
+            query={"api_key": "luc_pk_secret_in_query"},
+        )
+        assert ingest.handler(event, CTX) == METHOD_NOT_ALLOWED
+    assert ingest.calls == []  # no rate-limit count, no storage
+    assert ingest.keys() == []
+    output = capsys.readouterr().out
+    assert metric_names(output).count("MethodNotAllowed") == 2
+    assert "luc_pk_secret_in_query" not in output
+
+
+def test_other_methods_through_the_gateway_need_no_key(aws: dict[str, str]) -> None:
+    gateway = Gateway(
+        {
+            "AuthorizerFunction": load_function("AuthorizerFunction"),
+            "IngestFunction": load_function("IngestFunction"),
+        }
+    )
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        response = gateway.handle(HttpRequest(method, INGEST, [], body=b""))
+        assert (response.status, response.body) == (405, b'{"error": "Method not allowed"}')
+        assert response.headers["Allow"] == "OPTIONS, POST"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    head = gateway.handle(HttpRequest("HEAD", INGEST, []))
+    assert (head.status, head.headers["Allow"]) == (405, "OPTIONS, POST")
+    # POST keeps its authorizer: without a key, the gateway's 401
+    post = gateway.handle(HttpRequest("POST", INGEST, [("Content-Type", "application/json")]))
+    assert (post.status, post.body) == (401, b'{"error": "Missing API key"}')
+
+
 # --- AWS calls, metrics, logs ------------------------------------------------------------------
 
 
@@ -894,7 +1074,27 @@ def openapi_response(method: str, status: int) -> dict[str, Any]:
 def test_openapi_document_is_valid() -> None:
     validate_openapi(OPENAPI)
     assert set(OPENAPI["paths"]) == {INGEST}
-    assert set(OPENAPI["paths"][INGEST]) == {"post", "options"}
+    assert set(OPENAPI["paths"][INGEST]) == {"post", "options", "x-method-not-allowed"}
+
+
+def test_openapi_documents_the_405_the_function_and_template_give(ingest: Ingest) -> None:
+    declared = OPENAPI["paths"][INGEST]["x-method-not-allowed"]
+    assert declared["allow"] == sorted(m.upper() for m in ("post", "options"))
+    documented = OPENAPI
+    for part in declared["response"][2:].split("/"):
+        documented = documented[part]
+    answer = ingest.handler(proxy_event(INGEST, "GET"), CTX)
+    schema = documented["content"]["application/json"]["schema"]["$ref"][1:]
+    assert openapi_errors(schema, json.loads(answer["body"])) == []
+    assert documented["headers"]["Allow"]["schema"]["const"] == answer["headers"]["Allow"]
+    assert json.loads(answer["body"]) == documented["content"]["application/json"]["example"]
+    # template.yaml routes every other method of the path to the function, without a key
+    routes = [r for r in tpl.routes() if r.api == "IngestApi" and r.path == INGEST]
+    assert {(r.method, r.authorized, r.function) for r in routes} == {
+        ("POST", True, "IngestFunction"),
+        ("OPTIONS", False, "IngestFunction"),
+        ("ANY", False, "IngestFunction"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -902,6 +1102,25 @@ def test_openapi_document_is_valid() -> None:
     [
         {"session_id": "s", "sequence": 0, "events": events()},
         {"session_id": "s", "sequence": 0, "events": events(), "sent_at": "2026-01-01T00:00:00Z"},
+        # null optional fields, integral numbers: accepted by both (issue 9: the schema said no
+        # to the first, the decoder to the second)
+        {"session_id": "s", "sequence": 0, "events": events(), "metadata": None},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": None},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": None},
+        {"session_id": "s", "sequence": 1.0, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 2.0, "timestamp": 1e3, "data": {}}]},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": 1767225601000.0},
+        {"session_id": "s", "sequence": 9999999999.0, "events": events()},
+        # refused by both
+        {"session_id": "s", "sequence": 1.5, "events": events()},
+        {"session_id": "s", "sequence": True, "events": events()},
+        {"session_id": "s", "sequence": "1", "events": events()},
+        {"session_id": "s", "sequence": 1e10, "events": events()},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": False, "data": {}}]},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": "w" * 257},
+        {"session_id": "s", "sequence": 0, "events": events(), "window_id": 7},
+        {"session_id": "s", "sequence": 0, "events": events(), "sent_at": True},
+        {"session_id": "s", "sequence": 0, "events": [{"type": 1, "timestamp": 1, "data": None}]},
         {"session_id": "s", "sequence": 0, "events": [], "window_id": "w"},
         {"session_id": "../x", "sequence": 0, "events": events()},
         {"session_id": "s", "sequence": -1, "events": events()},

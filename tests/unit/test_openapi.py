@@ -147,6 +147,9 @@ def test_each_operation_names_its_scope() -> None:
                 assert "404" in op["responses"]
             if op.get("parameters") or op.get("requestBody"):
                 assert "400" in op["responses"]
+            if op.get("requestBody"):  # a body in another media type is a 415
+                assert list(op["requestBody"]["content"]) == ["application/json"]
+                assert op["responses"]["415"]["$ref"].endswith("/UnsupportedMediaType")
 
 
 def _example(name: str) -> Any:
@@ -211,6 +214,8 @@ def test_forbidden_examples_are_the_errors_the_code_raises() -> None:
         (m.SignalPage, "SignalPage"),
         (m.InsightPage, "InsightPage"),
         (m.IssueStatusUpdate, "IssueStatusUpdate"),
+        (m.TimelineEntry, "TimelineEntry"),
+        (m.TimelinePage, "TimelinePage"),
     ],
 )
 def test_schemas_have_the_models_fields(model: type[Any], schema: str) -> None:
@@ -230,6 +235,7 @@ def test_schemas_have_the_models_fields(model: type[Any], schema: str) -> None:
         (m.Severity, "Severity"),
         (m.InsightCategory, "InsightCategory"),
         (m.Impact, "Impact"),
+        (m.TimelineKind, "TimelineKind"),
     ],
 )
 def test_enums_match(enum: type[Any], schema: str) -> None:
@@ -305,6 +311,22 @@ def test_every_answer_of_the_function_validates_against_the_document(
             issue_path(UNKNOWN_ISSUE),
             {"principal": WRITE_A, "body": '{"status": "open"}'},
         ),
+        (
+            "/api/v1/issues/{issue_id}",
+            "PATCH",
+            issue_path(issue),
+            {
+                "principal": WRITE_A,
+                "body": '{"status": "open"}',
+                "headers": {"Content-Type": "text/plain"},
+            },
+        ),
+        (
+            "/api/v1/issues/{issue_id}",
+            "PATCH",
+            issue_path(issue),
+            {"principal": WRITE_A, "body": '{"status": "open", "status": "ignored"}'},
+        ),
         ("/api/v1/issues/{issue_id}", "PUT", issue_path(issue), {}),
         ("/api/v1/issues/{issue_id}", "DELETE", issue_path(issue), {}),
         ("/api/v1/signals", "GET", "/api/v1/signals", {"query": {"limit": "5"}}),
@@ -323,7 +345,7 @@ def test_every_answer_of_the_function_validates_against_the_document(
         check_against_document(resource, method, result)
         seen.add((resource, method, result.status))
     # the matrix reached every status the function itself can answer with
-    assert {status for _, _, status in seen} == {200, 400, 403, 404, 405, 500}
+    assert {status for _, _, status in seen} == {200, 400, 403, 404, 405, 415, 500}
     # and a 503 (storage down)
     monkeypatch.setenv("DATA_TABLE", "no-such-table")
     from lucent import container

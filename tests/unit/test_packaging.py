@@ -38,14 +38,14 @@ def test_every_function_handler_exists_and_runtime_is_312_or_newer() -> None:
         assert spec.module_file.is_file(), spec.module_file
 
 
-def test_authorizer_imports_stay_lean() -> None:
-    """The authorizer runs before every ingest request: no pydantic, event handler or X-Ray."""
+def modules_loaded_by(function: str, service: str) -> list[str]:
+    """Every module a fresh interpreter holds after importing ``function``'s handler."""
     code = (
         "import sys, json; from lucent_dev import template as t; "
-        "t.load_handler(t.functions()['AuthorizerFunction']); "
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+        f"t.load_handler(t.functions()[{function!r}]); "
+        "print(json.dumps(sorted(sys.modules)))"
     )
-    env_vars = {"POWERTOOLS_SERVICE_NAME": "authorizer", "AWS_DEFAULT_REGION": "us-east-1"}
+    env_vars = {"POWERTOOLS_SERVICE_NAME": service, "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -53,22 +53,31 @@ def test_authorizer_imports_stay_lean() -> None:
         check=True,
         env={**env_vars, "PATH": "/usr/bin:/bin"},
     )
-    top_level = set(json.loads(result.stdout))
-    assert "boto3" in top_level
-    for heavy in ("pydantic", "aws_xray_sdk", "pydantic_core"):
-        assert heavy not in top_level, heavy
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code.replace("{m.split('.')[0] for m in sys.modules}", "sys.modules"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env_vars, "PATH": "/usr/bin:/bin"},
-    )
-    assert "aws_lambda_powertools.event_handler" not in json.loads(loaded.stdout)
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+def top_level(modules: list[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_authorizer_imports_stay_lean() -> None:
+    """The authorizer runs before every ingest request: no Powertools, pydantic or X-Ray."""
+    loaded = modules_loaded_by("AuthorizerFunction", "authorizer")
+    packages = top_level(loaded)
+    assert "boto3" in packages
+    for heavy in ("pydantic", "aws_xray_sdk", "pydantic_core", "aws_lambda_powertools"):
+        assert heavy not in packages, heavy
+    assert "aws_lambda_powertools.event_handler" not in loaded
+
+
+def test_ingest_imports_no_pydantic() -> None:
+    """Ingest validates batches with plain code (lucent.ingest.batch): pydantic's import and model
+    build stay out of its cold start (docs/performance.md)."""
+    packages = top_level(modules_loaded_by("IngestFunction", "ingest"))
+    assert "lucent" in packages
+    assert "aws_lambda_powertools" in packages
+    assert not packages & {"pydantic", "pydantic_core"}
 
 
 def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:

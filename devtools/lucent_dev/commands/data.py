@@ -1,4 +1,8 @@
-"""``lucent data seed --org ORG [--local] [--stack NAME]``: load the demo data set."""
+"""``lucent data seed --org ORG [--local] [--stack NAME]``: load the demo data set.
+
+``lucent data insights [--local] [--stack NAME]``: derive insights now from detected issues, as
+the scheduled InsightsFunction does (lucent.detection.insights).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,50 @@ def register(subparsers: Any) -> None:
     seed.add_argument("--stack", help="read the data table name from this CloudFormation stack")
     seed.add_argument("--json", action="store_true", help="print the counts as JSON")
     seed.set_defaults(run=run_seed)
+    insights = actions.add_parser(
+        "insights", help="derive insights from detected issues now (what InsightsFunction does)"
+    )
+    insights.add_argument(
+        "--local", action="store_true", help="use the running local API (.lucent/dev.json)"
+    )
+    insights.add_argument("--stack", help="read the data table name from this CloudFormation stack")
+    insights.add_argument("--json", action="store_true", help="print the counts as JSON")
+    insights.set_defaults(run=run_insights)
+
+
+def run_insights(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from lucent.detection.insights import derive
+    from lucent.detection.store import InsightsStore
+    from lucent.errors import DetectionUnavailable
+
+    try:
+        target = resolve(args.local, args.stack)
+        table = target.settings.require("data_table")
+    except (TargetError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from exc
+    store = InsightsStore(target.client("dynamodb"), table)
+    now = datetime.now(UTC)
+    counts: dict[str, int] = {}
+    try:
+        for org_id in store.organizations():
+            derived = derive(org_id, store.issues(org_id), now)
+            store.replace_derived(org_id, derived)
+            counts[org_id] = len(derived)
+    except DetectionUnavailable as exc:
+        raise UsageError(f"could not derive insights in {table}: {exc.__cause__}") from exc
+    if args.json:
+        print(json.dumps({"table": table, "insights": counts}))
+    else:
+        print(
+            f"derived insights in {table} ({target.description}): "
+            + (
+                ", ".join(f"{org} {n}" for org, n in counts.items())
+                or "no organization with detected issues"
+            )
+        )
+    return 0
 
 
 def run_seed(args: argparse.Namespace) -> int:

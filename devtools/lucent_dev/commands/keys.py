@@ -17,6 +17,7 @@ from lucent.auth.credentials import (
 )
 from lucent.auth.store import CredentialStore
 from lucent.errors import CredentialExists, ServiceUnavailable
+from lucent.oauth.store import OAuthStore
 from lucent_dev.cli import UsageError
 from lucent_dev.target import Target, TargetError, resolve
 
@@ -40,7 +41,11 @@ def register(subparsers: Any) -> None:
     _target_options(create)
     create.set_defaults(run=run_create)
 
-    revoke = actions.add_parser("revoke", help="revoke a credential by its secret or its id")
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke a credential by its secret or id; an OAuth token or grant (fam_...) ends "
+        "the whole grant: its access tokens and refresh tokens",
+    )
     revoke.add_argument("credential", metavar="CREDENTIAL_OR_ID")
     _target_options(revoke)
     revoke.set_defaults(run=run_revoke)
@@ -59,13 +64,40 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", help="read table names from this CloudFormation stack")
 
 
-def _store(args: argparse.Namespace) -> CredentialStore:
+def _target(args: argparse.Namespace) -> Target:
     try:
-        target: Target = resolve(args.local, args.stack)
-        table = target.settings.require("credentials_table")
+        return resolve(args.local, args.stack)
     except (TargetError, RuntimeError) as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _store(args: argparse.Namespace) -> CredentialStore:
+    target = _target(args)
+    try:
+        table = target.settings.require("credentials_table")
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from exc
     return CredentialStore(target.client("dynamodb"), table)
+
+
+def _revoke_grant(args: argparse.Namespace, store: CredentialStore, family_id: str) -> int:
+    """End an OAuth grant (docs/oauth.md): its refresh family, then every access token in it."""
+    target = _target(args)
+    try:
+        table = target.settings.require("oauth_table")
+    except RuntimeError as exc:
+        raise UsageError(f"{exc} (the OAuth table holds the grant's refresh tokens)") from exc
+    now = int(time.time())
+    family = OAuthStore(target.client("dynamodb"), table).revoke_family(family_id, now)
+    if family is None:
+        raise UsageError(f"no such OAuth grant: {family_id}")
+    for key_hash in sorted(family.access_key_hashes):
+        store.revoke(key_hash, now)
+    print(
+        f"revoked OAuth grant {family_id} (client {family.client_id}, "
+        f"{len(family.access_key_hashes)} access token(s)) at {family.revoked_at}"
+    )
+    return 0
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -100,6 +132,8 @@ def run_create(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     store = _store(args)
     given: str = args.credential
+    if given.startswith("fam_"):
+        return _revoke_grant(args, store, given)
     if kind_of(given) is not None:
         key_hash: str | None = hash_secret(given)
     elif given.startswith("cred_"):
@@ -112,6 +146,9 @@ def run_revoke(args: argparse.Namespace) -> int:
             f"no such credential: {given if given.startswith('cred_') else '(secret)'}"
         )
     print(f"revoked {record.credential_id} at {record.revoked_at}")
+    if record.family_id:
+        # An OAuth token: its refresh token would mint a new one, so the grant ends too.
+        return _revoke_grant(args, store, record.family_id)
     return 0
 
 
@@ -129,7 +166,10 @@ def run_list(args: argparse.Namespace) -> int:
         )
         key = f"{record.describe()['prefix']}...{record.last4}"
         scopes = " ".join(sorted(record.scopes)) or "-"
+        label = record.label
+        if record.family_id:
+            label += f" (grant {record.family_id}, client {record.client_id}, {record.resource})"
         print(
-            f"{record.credential_id:<22} {record.kind.value:<7} {key:<16} {scopes:<26} {status:<8} {record.label}"
+            f"{record.credential_id:<22} {record.kind.value:<7} {key:<16} {scopes:<26} {status:<8} {label}"
         )
     return 0

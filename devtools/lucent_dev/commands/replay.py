@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ingest-url", help="base URL of the ingest API (overrides --url)")
     parser.add_argument("--data-url", help="base URL of the Data API (overrides --url)")
     parser.add_argument(
+        "--mcp-url", help="base URL of the MCP API (default: the Data API's, as in `make dev`)"
+    )
+    parser.add_argument(
         "--credentials",
         type=Path,
         metavar="FILE",
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     results = replay(
         manifest,
-        {"ingest": ingest_url, "data_api": data_url},
+        # The local API serves MCP on the Data API's host; a deployment's is McpUrl (--mcp-url).
+        {"ingest": ingest_url, "data_api": data_url, "mcp": args.mcp_url or data_url},
         strings,
         only=args.only,
         timeout=args.timeout,

@@ -74,3 +74,9 @@ def s3_client(settings: Settings | None = None) -> S3Client:
 @per_container
 def secretsmanager_client(settings: Settings | None = None) -> Any:
     return _client("secretsmanager", settings or get_settings())
+
+
+@per_container
+def cognito_client(settings: Settings | None = None) -> Any:
+    """The OAuth server's password check (docs/oauth.md): Cognito's InitiateAuth and GetUser."""
+    return _client("cognito-idp", settings or get_settings())

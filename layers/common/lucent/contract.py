@@ -52,6 +52,34 @@ def insufficient_scope_challenge(scope: str) -> str:
     return f'Bearer error="insufficient_scope", scope="{scope}"'
 
 
+# --- MCP (POST /mcp, docs/mcp.md) -----------------------------------------------------------------
+# The MCP authorization spec (2025-11-25 and later) has clients discover the authorization server
+# from the challenge: every 401 and 403 names the RFC 9728 metadata document of this deployment,
+# an absolute URL that only the function can build (hence MCP's own REST API with no authorizer).
+
+MCP_PATH = "/mcp"
+MCP_RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+MCP_BEARER_METHODS = ("header",)
+
+
+def mcp_bearer_challenge(scope: str, resource_metadata_url: str) -> str:
+    """The challenge of an MCP 401: no usable token; where to read how to get one."""
+    return f'Bearer resource_metadata="{resource_metadata_url}", scope="{scope}"'
+
+
+def mcp_insufficient_scope_challenge(scope: str, resource_metadata_url: str) -> str:
+    """The challenge of an MCP 403 (step-up): a valid token without ``scope``."""
+    return (
+        f'Bearer error="insufficient_scope", scope="{scope}", '
+        f'resource_metadata="{resource_metadata_url}"'
+    )
+
+
+def missing_scope_message(scope: str) -> str:
+    """The 403 message of the Data API and MCP alike."""
+    return f"Missing required scope: {scope}"
+
+
 # --- CORS (ingest only: the Data API is for servers and agents) -----------------------------------
 
 # Retry-After is not CORS-safelisted: browser code reads it only when it is exposed explicitly.
@@ -129,3 +157,36 @@ def gateway_responses(api: ApiName) -> dict[str, Any]:
         "DEFAULT_4XX": _response(None, '{"error": $context.error.messageString}', cors, raw=True),
         "DEFAULT_5XX": _response(None, INTERNAL_ERROR, cors),
     }
+
+
+def mcp_gateway_responses() -> dict[str, Any]:
+    """The ``GatewayResponses`` of the MCP API (no authorizer, so no authorizer types): what API
+    Gateway answers itself, in the same JSON shape as every other error."""
+    return {
+        "MISSING_AUTHENTICATION_TOKEN": _response(404, NOT_FOUND, {}),
+        "REQUEST_TOO_LARGE": _response(413, REQUEST_TOO_LARGE, {}),
+        "THROTTLED": _response(
+            429, RATE_LIMIT_EXCEEDED, {"Retry-After": str(THROTTLED_RETRY_AFTER_SECONDS)}
+        ),
+        "DEFAULT_4XX": _response(None, '{"error": $context.error.messageString}', {}, raw=True),
+        "DEFAULT_5XX": _response(None, INTERNAL_ERROR, {}),
+    }
+
+
+# --- OAuth 2.1 authorization server (docs/oauth.md) ---------------------------------------------
+# Paths on the OAuth API; the issuer is that API's base URL (no path on a custom domain).
+
+OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
+OAUTH_AUTHORIZE_PATH = "/oauth/authorize"
+OAUTH_TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
+OAUTH_REGISTER_PATH = "/oauth/register"
+OAUTH_REVOKE_PATH = "/oauth/revoke"
+# The RFC 8707 resources a grant can name, as paths under their API's base URL: the MCP endpoint
+# (what its RFC 9728 metadata calls "resource") and the Data API's versioned root.
+OAUTH_MCP_RESOURCE_PATH = "/mcp"
+OAUTH_DATA_API_RESOURCE_PATH = "/api/v1"
+# What the consent page says each scope allows, in the words of the product documentation.
+SCOPE_DESCRIPTIONS: Mapping[str, str] = {
+    READ_SCOPE: "Read issues, signals, and insights.",
+    WRITE_ISSUES_SCOPE: "Update issue status.",
+}

@@ -169,6 +169,13 @@ class IssueNotFound(NotFound):
         super().__init__("Issue not found")
 
 
+class SessionNotFound(NotFound):
+    """Unknown here: the same bytes whether or not another organization has that session."""
+
+    def __init__(self) -> None:
+        super().__init__("Session not found")
+
+
 class InvalidCursor(BadRequest):
     """A ``cursor`` this listing did not produce (tampered, truncated, or from another list)."""
 
@@ -206,3 +213,24 @@ class StorageUnavailable(ServiceUnavailable):
 
     def __init__(self, retry_after_seconds: int = UNAVAILABLE_RETRY_AFTER_SECONDS) -> None:
         super().__init__(STORAGE_UNAVAILABLE, retry_after_seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection (functions/detection, docs/detection.md). Not client errors: each makes the SQS
+# message fail, so that SQS delivers it again (and, past maxReceiveCount, moves it to the DLQ).
+
+
+class DetectionUnavailable(Exception):
+    """S3 or the data table failed while detecting: the message is retried."""
+
+
+class SessionStateConflict(Exception):
+    """Another invocation advanced this session's watermark first: reload and go on from it."""
+
+
+class IssueWriteConflict(Exception):
+    """An issue (or user marker) changed between read and write: read again and retry."""
+
+
+class SequenceGap(Exception):
+    """A later batch arrived before an earlier one: wait for the earlier one (retried)."""

@@ -9,6 +9,7 @@ gateway responses in template.yaml produce (both from ``lucent.contract``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,32 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
         if key.lower() == wanted:
             return str(value) if value is not None else None
     return None
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_STAGE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def base_url(
+    event: Mapping[str, Any],
+    host: str | None,
+    forwarded_proto: str | None,
+    configured: str = "",
+) -> str:
+    """The URL this API is reached at, for absolute URLs in answers (MCP's resource metadata,
+    the OAuth issuer): ``configured`` when set (a custom domain), else the request's ``Host``
+    (when it is a plain host[:port]) or API Gateway's domain name, the forwarded scheme, and the
+    stage on execute-api hosts."""
+    if configured:
+        return configured.rstrip("/")
+    context = event.get("requestContext") or {}
+    if not host or not _HOST.fullmatch(host):
+        host = str(context.get("domainName") or "localhost")
+    proto = (forwarded_proto or "http").split(",")[0].strip().lower()
+    scheme = "https" if proto == "https" else "http"
+    stage = str(context.get("stage") or "")
+    prefix = f"/{stage}" if ".execute-api." in host and _STAGE.fullmatch(stage) else ""
+    return f"{scheme}://{host}{prefix}"
 
 
 def query_parameter(event: Mapping[str, Any], name: str) -> str | None:

@@ -30,8 +30,32 @@ class Settings:
     # The canary (functions/canary): the deployed APIs it calls and where its credentials live.
     ingest_url: str = ""
     data_url: str = ""
+    mcp_url: str = ""
     canary_credentials_secret_arn: str = ""
     canary_events_dir: str = ""
+    # Observability, as Powertools reads them (the authorizer's audit line reads them here).
+    service_name: str = "service_undefined"
+    metrics_namespace: str = "Lucent"
+    log_level: str = "INFO"
+    # MCP (docs/mcp.md). The base URL of this deployment's MCP API as clients reach it (a custom
+    # domain with a base path needs it); empty: derived from each request's Host.
+    mcp_base_url: str = ""
+    # Browser origins allowed to call POST /mcp; any other Origin header is refused (403) against
+    # DNS rebinding. Requests without Origin (every non-browser client) are not affected.
+    mcp_allowed_origins: tuple[str, ...] = ()
+    # The OAuth authorization server named in the resource metadata; empty: this API's own base
+    # URL, where the OAuth server of the next issue is to be served (docs/mcp.md).
+    mcp_authorization_server: str = ""
+    # The OAuth authorization server (docs/oauth.md). Its table (clients, codes, refresh tokens,
+    # consent sessions), the Cognito app client people sign in with, its issuer URL (empty:
+    # derived from each request's Host, as the local API needs) and the RFC 8707 resources a
+    # grant may name (empty: this host's /mcp and /api/v1).
+    oauth_table: str = ""
+    cognito_client_id: str = ""
+    oauth_issuer: str = ""
+    oauth_resources: tuple[str, ...] = ()
+    # Dynamic client registrations admitted per source IP and minute.
+    oauth_register_limit_per_minute: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,8 +73,28 @@ class Settings:
             endpoint_url=source.get("AWS_ENDPOINT_URL") or None,
             ingest_url=source.get("INGEST_URL", ""),
             data_url=source.get("DATA_URL", ""),
+            mcp_url=source.get("MCP_URL", ""),
             canary_credentials_secret_arn=source.get("CANARY_CREDENTIALS_SECRET_ARN", ""),
             canary_events_dir=source.get("CANARY_EVENTS_DIR", ""),
+            service_name=source.get("POWERTOOLS_SERVICE_NAME") or "service_undefined",
+            metrics_namespace=source.get("POWERTOOLS_METRICS_NAMESPACE") or "Lucent",
+            log_level=source.get("POWERTOOLS_LOG_LEVEL") or source.get("LOG_LEVEL") or "INFO",
+            mcp_base_url=source.get("MCP_BASE_URL", "").rstrip("/"),
+            mcp_authorization_server=source.get("MCP_AUTHORIZATION_SERVER", "").rstrip("/"),
+            mcp_allowed_origins=tuple(
+                origin.strip().rstrip("/")
+                for origin in source.get("MCP_ALLOWED_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
+            oauth_table=source.get("OAUTH_TABLE", ""),
+            cognito_client_id=source.get("COGNITO_CLIENT_ID", ""),
+            oauth_issuer=source.get("OAUTH_ISSUER", "").rstrip("/"),
+            oauth_resources=tuple(
+                value.strip().rstrip("/")
+                for value in source.get("OAUTH_RESOURCES", "").split(",")
+                if value.strip()
+            ),
+            oauth_register_limit_per_minute=_int(source, "OAUTH_REGISTER_LIMIT_PER_MINUTE", 10),
         )
 
     def require(self, name: str) -> str:

@@ -128,6 +128,12 @@ class CredentialRecord:
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     expires_at: int | None = None
     revoked_at: int | None = None
+    # OAuth grants only (docs/oauth.md): the registered client, the RFC 8707 resource the token
+    # is for, and the refresh family it belongs to (revoking the family revokes it). None for
+    # every credential issued by the CLI.
+    client_id: str | None = None
+    resource: str | None = None
+    family_id: str | None = None
 
     def is_usable(self, now: float) -> bool:
         if self.revoked_at is not None:
@@ -148,6 +154,15 @@ class CredentialRecord:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked_at": self.revoked_at,
+            **{
+                name: value
+                for name, value in (
+                    ("client_id", self.client_id),
+                    ("resource", self.resource),
+                    ("family_id", self.family_id),
+                )
+                if value is not None
+            },
         }
 
 
@@ -224,6 +239,9 @@ def issue_credential(
     label: str = "",
     now: int | None = None,
     secret: str | None = None,
+    client_id: str | None = None,
+    resource: str | None = None,
+    family_id: str | None = None,
 ) -> IssuedCredential:
     """Decide a new credential's record by the product's rules; ``secret`` is for fixed demo keys."""
     if not ORG_ID_PATTERN.fullmatch(org_id or ""):
@@ -242,6 +260,8 @@ def issue_credential(
         raise CredentialIssueError("--rate-limit must be at least 1 request per minute")
     if expires_in is not None and expires_in < 1:
         raise CredentialIssueError("--expires-in must be a positive number of seconds")
+    if kind is not CredentialKind.OAUTH and (client_id or resource or family_id):
+        raise CredentialIssueError("client, resource and grant family apply to OAuth tokens only")
 
     if kind is CredentialKind.PUBLIC:
         if requested or allow_issue_status_updates:
@@ -281,5 +301,8 @@ def issue_credential(
         last4=raw[-4:],
         rate_limit_per_minute=rate_limit or DEFAULT_RATE_LIMIT_PER_MINUTE,
         expires_at=issued_at + expires_in if expires_in is not None else None,
+        client_id=client_id,
+        resource=resource,
+        family_id=family_id,
     )
     return IssuedCredential(secret=raw, key_hash=key_hash, record=record)

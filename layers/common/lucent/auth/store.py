@@ -125,6 +125,11 @@ def _item_from_record(key_hash: str, record: CredentialRecord) -> dict[str, Any]
         item["expires_at"] = {"N": str(record.expires_at)}
     if record.revoked_at is not None:
         item["revoked_at"] = {"N": str(record.revoked_at)}
+    # OAuth grants (docs/oauth.md); absent on every other credential.
+    for name in ("client_id", "resource", "family_id"):
+        value = getattr(record, name)
+        if value is not None:
+            item[name] = {"S": value}
     return item
 
 
@@ -143,4 +148,7 @@ def _record_from_item(item: Mapping[str, Any]) -> CredentialRecord:
         rate_limit_per_minute=int(item["rate_limit_per_minute"]["N"]),
         expires_at=optional_int("expires_at"),
         revoked_at=optional_int("revoked_at"),
+        client_id=item["client_id"]["S"] if "client_id" in item else None,
+        resource=item["resource"]["S"] if "resource" in item else None,
+        family_id=item["family_id"]["S"] if "family_id" in item else None,
     )

@@ -109,6 +109,10 @@ class Issue(_Response):
     url: str
     status_updated_at: AwareDatetime | None = None
     status_updated_by: str | None = None
+    # Detection (docs/detection.md): the element an issue is about (null for errors), and when a
+    # resolved issue last came back (its status then set to open by ``system:detection``).
+    selector: str | None = None
+    regressed_at: AwareDatetime | None = None
 
 
 class Signal(_Response):
@@ -122,6 +126,7 @@ class Signal(_Response):
     occurred_at: AwareDatetime
     url: str
     selector: str | None = None
+    text: str | None = Field(default=None, description="visible text of the element, ≤ 80 chars")
     detail: str
 
 
@@ -180,6 +185,40 @@ class IssueListParams(PageParams):
 
 class SignalListParams(PageParams):
     issue_id: IssueId | None = None
+
+
+class TimelineKind(StrEnum):
+    PAGE_VIEW = "page_view"
+    CLICK = "click"
+    INPUT = "input"
+    SCROLL = "scroll"
+    ERROR = "error"
+    NETWORK_ERROR = "network_error"
+    SIGNAL = "signal"
+
+
+class TimelineEntry(_Response):
+    """One thing that happened in a session (docs/detection.md). Inputs name the element only:
+    what was typed is never stored."""
+
+    replay_timestamp_ms: int = Field(ge=0, description="offset from the start of the replay")
+    kind: TimelineKind
+    url: str | None = None
+    selector: str | None = None
+    text: str | None = None
+    detail: str | None = None
+    signal_kind: IssueKind | None = None
+    signal_id: SignalId | None = None
+    issue_id: IssueId | None = None
+
+
+class TimelinePage(Page[TimelineEntry]):
+    pass
+
+
+class TimelineParams(PageParams):
+    from_ms: int | None = Field(default=None, ge=0)
+    to_ms: int | None = Field(default=None, ge=0)
 
 
 class IssueStatusUpdate(BaseModel):

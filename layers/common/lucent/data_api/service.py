@@ -30,11 +30,20 @@ from lucent.data_api.models import (
     PageParams,
     SignalListParams,
     SignalPage,
+    TimelineEntry,
+    TimelinePage,
+    TimelineParams,
 )
 from lucent.data_api.store import DataStore
-from lucent.errors import InvalidCursor, IssueNotFound
+from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
+
+# The ingest rule for session ids: one that cannot exist is not looked up.
+from lucent.ingest.batch import SESSION_ID
 
 ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
+TIMELINE_POSITION = re.compile(r"^\d{10}\.\d{5}$")
+# Stored compact timeline keys -> the response's field names.
+_TIMELINE_FIELDS = {"t": "replay_timestamp_ms", "k": "kind", "kind": "signal_kind"}
 SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
 INSIGHT_ID = re.compile(INSIGHT_ID_PATTERN)
 
@@ -127,12 +136,49 @@ class DataService:
         cursor = encode_cursor("signals", params.issue_id, items[-1].id) if more and items else None
         return SignalPage(items=items, next_cursor=cursor)
 
+    def session_timeline(
+        self, principal: Principal, session_id: str, params: TimelineParams
+    ) -> TimelinePage:
+        """What happened in a session, in order. Another organization's session, an unknown
+        one and a malformed id are the same 404."""
+        require_scope(principal, READ_SCOPE)
+        window = f"{session_id}|{params.from_ms}|{params.to_ms}"
+        position = _after(params.cursor, "timeline", window, TIMELINE_POSITION)
+        if not SESSION_ID.fullmatch(session_id) or not self._store.session_exists(
+            principal.org_id, session_id
+        ):
+            raise SessionNotFound()
+        after = None
+        if position is not None:
+            sequence, index = position.split(".")
+            after = (int(sequence), int(index))
+        found, more = self._store.query_timeline(
+            principal.org_id,
+            session_id,
+            after,
+            from_ms=params.from_ms,
+            to_ms=params.to_ms,
+            limit=params.limit,
+        )
+        items = [_timeline_entry(entry) for _, _, entry in found]
+        cursor = None
+        if more and found:
+            last_sequence, last_index, _ = found[-1]
+            cursor = encode_cursor("timeline", window, f"{last_sequence:010d}.{last_index:05d}")
+        return TimelinePage(items=items, next_cursor=cursor)
+
     def list_insights(self, principal: Principal, params: PageParams) -> InsightPage:
         require_scope(principal, READ_SCOPE)
         after = _after(params.cursor, "insights", None, INSIGHT_ID)
         items, more = self._store.query_insights(principal.org_id, after, params.limit)
         cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
         return InsightPage(items=items, next_cursor=cursor)
+
+
+def _timeline_entry(stored: dict[str, object]) -> TimelineEntry:
+    return TimelineEntry.model_validate(
+        {_TIMELINE_FIELDS.get(k, k): v for k, v in stored.items() if k != "index"}
+    )
 
 
 def _after(

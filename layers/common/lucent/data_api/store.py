@@ -20,6 +20,7 @@ own organization, so no input can reach another organization's partition.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,6 +93,10 @@ def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
         item["status_updated_at"] = _s(isoformat(issue.status_updated_at))
     if issue.status_updated_by is not None:
         item["status_updated_by"] = _s(issue.status_updated_by)
+    if issue.selector is not None:
+        item["selector"] = _s(issue.selector)
+    if issue.regressed_at is not None:
+        item["regressed_at"] = _s(isoformat(issue.regressed_at))
     return item
 
 
@@ -111,6 +116,8 @@ def issue_from_item(item: Mapping[str, Any]) -> Issue:
             "url": item["url"]["S"],
             "status_updated_at": item.get("status_updated_at", {}).get("S"),
             "status_updated_by": item.get("status_updated_by", {}).get("S"),
+            "selector": item.get("selector", {}).get("S"),
+            "regressed_at": item.get("regressed_at", {}).get("S"),
         }
     )
 
@@ -133,6 +140,8 @@ def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
     }
     if signal.selector is not None:
         item["selector"] = _s(signal.selector)
+    if signal.text is not None:
+        item["text"] = _s(signal.text)
     return item
 
 
@@ -147,6 +156,7 @@ def signal_from_item(item: Mapping[str, Any]) -> Signal:
             "occurred_at": item["occurred_at"]["S"],
             "url": item["url"]["S"],
             "selector": item.get("selector", {}).get("S"),
+            "text": item.get("text", {}).get("S"),
             "detail": item["detail"]["S"],
         }
     )
@@ -323,6 +333,73 @@ class DataStore:
     ) -> tuple[list[Insight], bool]:
         page = self._query(org_id, INSIGHT_PREFIX, gsi1pk=None, after_id=after_id, limit=limit)
         return [insight_from_item(i) for i in page.items], page.has_more
+
+    # session timelines (written by detection, lucent.detection.store)
+
+    def session_exists(self, org_id: str, session_id: str) -> bool:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": _s(org_pk(org_id)), "sk": _s(f"SESSION#{session_id}")},
+                ProjectionExpression="pk",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("data table get_item failed")
+            raise ServiceUnavailable() from exc
+        return "Item" in response
+
+    def query_timeline(
+        self,
+        org_id: str,
+        session_id: str,
+        after: tuple[int, int] | None,
+        *,
+        from_ms: int | None,
+        to_ms: int | None,
+        limit: int,
+    ) -> tuple[list[tuple[int, int, dict[str, Any]]], bool]:
+        """Entries ``(sequence, index, entry)`` in stored order after position ``after``, within
+        [from_ms, to_ms]; reads chunk items (one per batch) until ``limit + 1`` are found."""
+        prefix = f"SESSION#{session_id}#TL#"
+        start = after[0] if after is not None else 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :start AND :end",
+            "ExpressionAttributeValues": {
+                ":pk": _s(org_pk(org_id)),
+                ":start": _s(f"{prefix}{start:010d}"),
+                ":end": _s(f"{prefix}~"),
+            },
+        }
+        filters = []
+        if from_ms is not None:
+            filters.append("t_last >= :from")
+            kwargs["ExpressionAttributeValues"][":from"] = _n(from_ms)
+        if to_ms is not None:
+            filters.append("t_first <= :to")
+            kwargs["ExpressionAttributeValues"][":to"] = _n(to_ms)
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+        found: list[tuple[int, int, dict[str, Any]]] = []
+        while len(found) <= limit:
+            try:
+                response = self._client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                logger.exception("data table query failed")
+                raise ServiceUnavailable() from exc
+            for item in response.get("Items", []):
+                sequence = int(item["sk"]["S"][len(prefix) :])
+                for index, entry in enumerate(json.loads(item["entries"]["S"])):
+                    if after is not None and (sequence, index) <= after:
+                        continue
+                    t = int(entry.get("t", 0))
+                    if (from_ms is not None and t < from_ms) or (to_ms is not None and t > to_ms):
+                        continue
+                    found.append((sequence, index, entry))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found[:limit], len(found) > limit
 
     # loading (demo data, migrations): never used by the API function
 

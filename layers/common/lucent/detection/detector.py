@@ -1,0 +1,337 @@
+"""One pass over a session's rrweb events, batch after batch: signals and a timeline.
+
+``SessionDetector(state).feed(events)`` processes one batch and returns what it found; its
+``state()`` is everything the next batch needs (the node mirror, the open rage burst, the open
+dead-click windows, the recent clicks an error may follow, the current page). Feeding batches one
+by one through saved states gives exactly what one pass over all the events gives: that is what
+lets the store make detection exactly-once whatever the batch boundaries (docs/detection.md).
+
+Nothing a user typed is read: Input events are used for their element id only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lucent.detection import rrweb
+from lucent.detection.mirror import NodeMirror
+from lucent.detection.rules import (
+    DEAD_CLICK_WINDOW_MS,
+    ERROR_CLICK_WINDOW_MS,
+    MAX_DETAIL_CHARS,
+    NETWORK_ERROR_MIN_STATUS,
+    RAGE_CLICK_MAX_DISTANCE_PX,
+    RAGE_CLICK_MAX_GAP_MS,
+    RAGE_CLICK_MIN_CLICKS,
+    SCROLL_BURST_GAP_MS,
+    clip,
+    fingerprint,
+    normalise_frame,
+    normalise_message,
+    page_url,
+    path_template,
+    title,
+)
+
+STATE_VERSION = 1
+
+# Event sources that count as the page responding to a click (besides navigation).
+RESPONSE_SOURCES = frozenset(
+    {
+        rrweb.MUTATION,
+        rrweb.STYLE_SHEET_RULE,
+        rrweb.STYLE_DECLARATION,
+        rrweb.ADOPTED_STYLE_SHEET,
+        rrweb.SCROLL,
+        rrweb.SELECTION,
+        rrweb.MEDIA_INTERACTION,
+        # Not in the issue's list: a checkbox, radio or label click changes no DOM, only the
+        # input's state, which rrweb records as an Input event (docs/detection.md).
+        rrweb.INPUT,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedSignal:
+    kind: str
+    fingerprint: str
+    title: str
+    url: str
+    selector: str | None
+    text: str | None
+    detail: str
+    timestamp_ms: int  # epoch milliseconds of the event the signal points at
+    replay_timestamp_ms: int  # offset from the session's first event
+
+
+@dataclass(slots=True)
+class BatchFindings:
+    signals: list[DetectedSignal] = field(default_factory=list)
+    # Compact timeline entries: {"t": replay ms, "k": kind, ...}; a signal entry carries its
+    # index in ``signals`` under "i" (the store replaces it with the signal's ids).
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SessionDetector:
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        s = state or {}
+        self.first_ts: int | None = s.get("first_ts")
+        self.url: str = s.get("url", "")
+        self.mirror = NodeMirror.from_state(s.get("mirror", []))
+        self.clicks: int = s.get("clicks", 0)
+        # The open rage burst: {"first": click, "last": [ts, x, y], "n": length, "emitted": bool,
+        # "members": [click numbers not yet known to be in a burst]}
+        self.burst: dict[str, Any] | None = s.get("burst")
+        # Dead-click candidates whose window is open: clicks on actionable elements.
+        self.pending: list[dict[str, Any]] = s.get("pending", [])
+        # Clicks of the last ERROR_CLICK_WINDOW_MS, which a js_error may follow.
+        self.recent: list[dict[str, Any]] = s.get("recent", [])
+        self.scroll_ts: int | None = s.get("scroll_ts")
+        self.input_node: int | None = s.get("input_node")
+        self._out = BatchFindings()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "v": STATE_VERSION,
+            "first_ts": self.first_ts,
+            "url": self.url,
+            "mirror": self.mirror.to_state(),
+            "clicks": self.clicks,
+            "burst": self.burst,
+            "pending": self.pending,
+            "recent": self.recent,
+            "scroll_ts": self.scroll_ts,
+            "input_node": self.input_node,
+        }
+
+    # --- the pass ------------------------------------------------------------------------------
+
+    def feed(self, events: list[Any]) -> BatchFindings:
+        self._out = BatchFindings()
+        for event in events:
+            if not isinstance(event, dict):
+                continue
+            ts = event.get("timestamp")
+            data = event.get("data")
+            if not isinstance(ts, int) or isinstance(ts, bool) or not isinstance(data, dict):
+                continue
+            if self.first_ts is None:
+                self.first_ts = ts
+            self._close_windows(ts)
+            kind = event.get("type")
+            if kind == rrweb.FULL_SNAPSHOT:
+                self.mirror.reset(data.get("node"))
+                self._responded()
+            elif kind == rrweb.META:
+                self._meta(ts, data)
+            elif kind == rrweb.INCREMENTAL_SNAPSHOT:
+                self._incremental(ts, data)
+            elif kind == rrweb.PLUGIN:
+                self._plugin(ts, data)
+        return self._out
+
+    def _close_windows(self, ts: int) -> None:
+        """Everything whose window ended before ``ts``: dead clicks are decided here."""
+        if not self.pending and not self.recent:
+            return
+        still_open = []
+        for candidate in self.pending:
+            if ts - candidate["ts"] > DEAD_CLICK_WINDOW_MS:
+                self._signal(
+                    "dead_click",
+                    candidate,
+                    candidate["selector"] or "",
+                    f"No response within {DEAD_CLICK_WINDOW_MS:,} ms of the click",
+                )
+            else:
+                still_open.append(candidate)
+        self.pending = still_open
+        self.recent = [c for c in self.recent if ts - c["ts"] <= ERROR_CLICK_WINDOW_MS]
+
+    def _responded(self) -> None:
+        self.pending = []
+
+    def _meta(self, ts: int, data: dict[str, Any]) -> None:
+        url = page_url(data.get("href"))
+        if url and url != self.url:
+            self.url = url
+            self._responded()  # a navigation answers any click before it
+            self._entry(ts, "page_view", url=url)
+
+    def _incremental(self, ts: int, data: dict[str, Any]) -> None:
+        source = data.get("source")
+        if source == rrweb.MUTATION:
+            self.mirror.apply_mutation(data)
+        if source in RESPONSE_SOURCES:
+            self._responded()
+        if source == rrweb.MOUSE_INTERACTION and data.get("type") == rrweb.CLICK:
+            self._click(ts, data)
+        elif source == rrweb.SCROLL:
+            if self.scroll_ts is None or ts - self.scroll_ts > SCROLL_BURST_GAP_MS:
+                node = data.get("id")
+                selector = self.mirror.selector(node) if isinstance(node, int) else None
+                self._entry(ts, "scroll", selector=selector)
+            self.scroll_ts = ts
+        elif source == rrweb.INPUT:
+            node = data.get("id")
+            # Only which element: ``text`` and ``isChecked`` (what was typed) are never read.
+            if isinstance(node, int) and node != self.input_node:
+                self._entry(ts, "input", selector=self.mirror.selector(node))
+                self.input_node = node
+
+    def _click(self, ts: int, data: dict[str, Any]) -> None:
+        node = data.get("id")
+        if not isinstance(node, int):
+            return
+        actionable = self.mirror.actionable(node)
+        target = actionable if actionable is not None else node
+        self.clicks += 1
+        click = {
+            "n": self.clicks,
+            "ts": ts,
+            "url": self.url,
+            "selector": self.mirror.selector(target),
+            "text": self.mirror.text(target),
+        }
+        self._entry(ts, "click", selector=click["selector"], text=click["text"])
+        in_burst = self._rage(ts, data, click)
+        if actionable is not None and not in_burst:
+            self.pending.append(click)
+        self.recent.append(click)
+
+    def _rage(self, ts: int, data: dict[str, Any], click: dict[str, Any]) -> bool:
+        """Extend or start the burst; True once the click belongs to a rage burst."""
+        x, y = data.get("x"), data.get("y")
+        position: list[Any] | None = (
+            [x, y] if isinstance(x, int | float) and isinstance(y, int | float) else None
+        )
+        burst = self.burst
+        if burst is not None and position is not None and burst["last"][1] is not None:
+            last_ts, last_x, last_y = burst["last"]
+            near = abs(position[0] - last_x) + abs(position[1] - last_y)
+            if ts - last_ts <= RAGE_CLICK_MAX_GAP_MS and near <= RAGE_CLICK_MAX_DISTANCE_PX:
+                burst["n"] += 1
+                burst["last"] = [ts, *position]
+                if burst["emitted"]:
+                    return True
+                burst["members"].append(click["n"])
+                if burst["n"] >= RAGE_CLICK_MIN_CLICKS:
+                    first = burst["first"]
+                    self._signal(
+                        "rage_click",
+                        first,
+                        first["selector"] or "",
+                        f"{RAGE_CLICK_MIN_CLICKS} clicks within "
+                        f"{ts - first['ts']:,} ms at the same spot",
+                    )
+                    burst["emitted"] = True
+                    members = set(burst["members"])
+                    self.pending = [c for c in self.pending if c["n"] not in members]
+                    burst["members"] = []
+                    return True
+                return False
+        self.burst = {
+            "first": click,
+            "last": [ts, *(position or [None, None])],
+            "n": 1,
+            "emitted": False,
+            "members": [click["n"]],
+        }
+        return False
+
+    def _plugin(self, ts: int, data: dict[str, Any]) -> None:
+        plugin = data.get("plugin")
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            return
+        if plugin == rrweb.CONSOLE_PLUGIN and payload.get("level") == "error":
+            self._js_error(ts, payload)
+        elif plugin == rrweb.NETWORK_PLUGIN:
+            requests = payload.get("requests")
+            for request in requests if isinstance(requests, list) else ():
+                if isinstance(request, dict):
+                    self._request(ts, request)
+
+    def _js_error(self, ts: int, payload: dict[str, Any]) -> None:
+        message = normalise_message(_console_text(payload.get("payload")))
+        trace = payload.get("trace")
+        frame = (
+            normalise_frame(trace[0])
+            if isinstance(trace, list) and trace and isinstance(trace[0], str)
+            else ""
+        )
+        at = {"ts": ts, "url": self.url, "selector": None, "text": None}
+        self._entry(ts, "error", detail=message)
+        self._signal("js_error", at, f"{message}\x1e{frame}", message, message=message)
+        for click in self.recent:
+            if not click.get("errored") and 0 <= ts - click["ts"] <= ERROR_CLICK_WINDOW_MS:
+                click["errored"] = True
+                # The error explains the click: it is not also a dead click.
+                self.pending = [c for c in self.pending if c["n"] != click["n"]]
+                self._signal("error_click", click, click["selector"] or "", message)
+
+    def _request(self, ts: int, request: dict[str, Any]) -> None:
+        status = request.get("responseStatus", request.get("status"))
+        failed = bool(request.get("error")) or status == 0
+        if not failed and not (isinstance(status, int) and status >= NETWORK_ERROR_MIN_STATUS):
+            return
+        method = str(request.get("method") or "GET").upper()[:10]
+        target = request.get("name", request.get("url"))
+        template = path_template(target if isinstance(target, str) else "")
+        key = f"{method} {template}"
+        outcome = f"status {status}" if isinstance(status, int) and status else "failed"
+        detail = f"{key}: {outcome}"
+        at_ts = ts
+        at = {"ts": at_ts, "url": self.url, "selector": None, "text": None}
+        self._entry(ts, "network_error", detail=detail)
+        self._signal("network_error", at, key, detail, message=key)
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def _replay_ms(self, ts: int) -> int:
+        return max(0, ts - (self.first_ts if self.first_ts is not None else ts))
+
+    def _signal(
+        self, kind: str, at: dict[str, Any], key: str, detail: str, message: str | None = None
+    ) -> None:
+        signal = DetectedSignal(
+            kind=kind,
+            fingerprint=fingerprint(kind, at["url"], key),
+            title=title(kind, at["selector"], message),
+            url=at["url"],
+            selector=at["selector"],
+            text=at["text"],
+            detail=clip(detail, MAX_DETAIL_CHARS),
+            timestamp_ms=at["ts"],
+            replay_timestamp_ms=self._replay_ms(at["ts"]),
+        )
+        self._out.signals.append(signal)
+        self._entry(at["ts"], "signal", index=len(self._out.signals) - 1)
+
+    def _entry(self, ts: int, kind: str, **fields: Any) -> None:
+        entry: dict[str, Any] = {"t": self._replay_ms(ts), "k": kind}
+        entry.update({k: v for k, v in fields.items() if v is not None})
+        self._out.timeline.append(entry)
+        if kind != "input":
+            self.input_node = None
+
+
+def _console_text(payload: Any) -> str:
+    """The first argument of a console call as the plugin stringified it (JSON text)."""
+    if not isinstance(payload, list) or not payload:
+        return "Error"
+    first = payload[0]
+    if isinstance(first, str):
+        try:
+            decoded = json.loads(first)
+        except ValueError:
+            decoded = first
+        if isinstance(decoded, str):
+            return decoded
+        if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+            return str(decoded["message"])
+        return first
+    return "Error"

@@ -1,0 +1,150 @@
+"""The authorization server's records: clients, codes, refresh tokens, families, consents.
+
+Plain data. ``Client`` also answers authlib's ``ClientMixin`` questions (duck-typed: authlib
+only calls these methods). Every secret is held as its SHA-256 only (``hash_value``); the
+plaintext exists in one response and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from lucent.oauth.policy import redirect_uri_matches
+
+
+def hash_value(raw: str) -> str:
+    """SHA-256 of a code, refresh token, client secret or consent id: each carries >= 190
+    random bits, so a fast hash is enough (as for credentials, docs/credentials.md)."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    scope: tuple[str, ...]
+    created_at: int
+    secret_hash: str | None = None
+    client_uri: str | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+
+    # --- authlib ClientMixin ------------------------------------------------------------------
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OAuth 2.1: redirect_uri is always required; no default is ever assumed.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The requested scope if the client registered all of it; None refuses (invalid_scope).
+        No scope requested is refused too: clients must ask for what they need."""
+        requested = (scope or "").split()
+        if not requested or not set(requested) <= set(self.scope):
+            return None
+        return " ".join(dict.fromkeys(requested))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return any(redirect_uri_matches(uri, redirect_uri) for uri in self.redirect_uris)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_hash is None:
+            return False
+        return hmac.compare_digest(self.secret_hash, hash_value(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who signed in on the consent page, as Cognito says (``sub``, ``custom:org_id``)."""
+
+    subject: str
+    username: str
+    org_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    code_hash: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    resource: str
+    code_challenge: str
+    code_challenge_method: str
+    subject: str
+    org_id: str
+    created_at: int
+    expires_at: int
+    used_at: int | None = None
+    family_id: str | None = None  # the grant it was exchanged for, once used
+
+    # --- authlib AuthorizationCodeMixin ---------------------------------------------------------
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: str
+    family_id: str
+    client_id: str
+    scope: str
+    resource: str
+    subject: str
+    org_id: str
+    created_at: int
+    expires_at: int
+    rotated_at: int | None = None
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One grant: the chain of refresh tokens from one consent, and the access tokens issued."""
+
+    family_id: str
+    client_id: str
+    org_id: str
+    subject: str
+    created_at: int
+    expires_at: int
+    access_key_hashes: frozenset[str] = frozenset()
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A signed-in person on the consent page, before they approve or deny."""
+
+    consent_hash: str
+    csrf_hash: str
+    query: str  # the authorization request, as it came, re-validated when they decide
+    person: Person
+    expires_at: int

@@ -1,0 +1,171 @@
+"""The OAuth function as Lambda runs it: proxy events of the real shape in, proxy responses out,
+one audit line per request with no secret in it; and the authorizer's imports unchanged."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from moto import mock_aws
+
+from lucent_dev import identity
+from lucent_dev import template as tpl
+from tests.conftest import load_function
+from tests.helpers import proxy_event
+from tests.unit.oauth_support import REDIRECT, hidden_fields, pkce, provision_all, query_of
+
+HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+ISSUER = f"https://{HOST}/prod"
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with mock_aws():
+        names = provision_all()
+        monkeypatch.setenv("OAUTH_TABLE", names["OAuthTable"])
+        monkeypatch.setenv("COGNITO_CLIENT_ID", names["OAuthUserPoolClient"])
+        monkeypatch.setenv("RATE_LIMIT_TABLE", names["RateLimitTable"])
+        from lucent import container
+
+        container.reset()
+        yield load_function("OAuthFunction")
+
+
+def call(handler: Any, method: str, resource: str, **kwargs: Any) -> dict[str, Any]:
+    headers = {"Host": HOST, "X-Forwarded-Proto": "https", **kwargs.pop("headers", {})}
+    event = proxy_event(resource, method, headers=headers, **kwargs)
+    event["requestContext"]["stage"] = "prod"
+    event["requestContext"]["domainName"] = HOST
+    return dict(handler(event, None))
+
+
+def test_the_issuer_is_the_execute_api_url_with_its_stage(handler: Any) -> None:
+    response = call(handler, "GET", "/.well-known/oauth-authorization-server")
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["issuer"] == ISSUER
+    assert body["token_endpoint"] == ISSUER + "/oauth/token"
+
+
+def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        registered = json.loads(
+            call(
+                handler,
+                "POST",
+                "/oauth/register",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(
+                    {
+                        "redirect_uris": [REDIRECT],
+                        "client_name": "Tool",
+                        "token_endpoint_auth_method": "none",
+                        "grant_types": ["authorization_code", "refresh_token"],
+                    }
+                ),
+            )["body"]
+        )
+        verifier, challenge = pkce()
+        params = {
+            "response_type": "code",
+            "client_id": registered["client_id"],
+            "redirect_uri": REDIRECT,
+            "scope": "read:lucent",
+            "state": "s1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": ISSUER + "/api/v1",
+        }
+        page = call(handler, "GET", "/oauth/authorize", query=params)
+        assert page["statusCode"] == 200, page["body"]
+        cookie = page["headers"]["Set-Cookie"].split(";", 1)[0]
+        form = {
+            **hidden_fields(page["body"]),
+            "username": identity.DEMO_USERNAME,
+            "password": identity.DEMO_PASSWORD,
+            "action": "sign_in",
+        }
+        form_headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        consent = call(
+            handler, "POST", "/oauth/authorize", headers=form_headers, body=urlencode(form)
+        )
+        assert consent["statusCode"] == 200, consent["body"]
+        decided = call(
+            handler,
+            "POST",
+            "/oauth/authorize",
+            headers=form_headers,
+            body=urlencode({**hidden_fields(consent["body"]), "action": "approve"}),
+        )
+        location = decided["headers"]["Location"]
+        assert query_of(location)["iss"] == [ISSUER]
+        code = query_of(location)["code"][0]
+        tokens = call(
+            handler,
+            "POST",
+            "/oauth/token",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=urlencode(
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT,
+                    "client_id": registered["client_id"],
+                    "code_verifier": verifier,
+                }
+            ),
+        )
+    assert tokens["statusCode"] == 200, tokens["body"]
+    issued = json.loads(tokens["body"])
+    log = out.getvalue()
+    lines = [json.loads(line) for line in log.splitlines()]
+    audit = [line for line in lines if line.get("message") == "oauth request"]
+    assert [line["status"] for line in audit] == [201, 200, 200, 302, 200]
+    assert audit[-1]["endpoint"] == "/oauth/token"
+    assert audit[-1]["client_id"] == registered["client_id"]
+    assert audit[-1]["org_id"] == "org_demo"
+    for secret in (
+        issued["access_token"],
+        issued["refresh_token"],
+        code,
+        verifier,
+        identity.DEMO_PASSWORD,
+        cookie.split("=", 1)[1],
+        hidden_fields(consent["body"])["consent"],
+    ):
+        assert secret not in log
+
+
+def test_the_authorizer_loads_neither_authlib_nor_the_oauth_package() -> None:
+    """The authorizer's cold start must not grow with the authorization server."""
+    code = (
+        "import sys, json; from lucent_dev import template as t; "
+        "t.load_handler(t.functions()['DataAuthorizerFunction']); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "lucent.auth.credentials" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("authlib", "joserfc", "cryptography")}
+    assert not {m for m in loaded if m.startswith("lucent.oauth")}
+
+
+def test_the_oauth_function_is_served_by_its_own_api_without_authorizer() -> None:
+    routes = {(r.path, r.method, r.authorized) for r in tpl.routes() if r.api == "OAuthApi"}
+    assert ("/.well-known/oauth-authorization-server", "GET", False) in routes
+    assert {r for r in routes if r[2]} == set()
+    assert {r.function for r in tpl.routes() if r.api == "OAuthApi"} == {"OAuthFunction"}
