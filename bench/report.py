@@ -308,7 +308,9 @@ def _rate_limiter(r: Mapping[str, Any]) -> list[str]:
     ]
     checked = [v for classes in r["accuracy"].values() for v in classes.values()]
     total = sum(v["retry_after_checked"] for v in checked)
-    early = sum(v["retry_after_checked"] * v["retry_after_too_early_pct_of_checked"] for v in checked)
+    early = sum(
+        v["retry_after_checked"] * v["retry_after_too_early_pct_of_checked"] for v in checked
+    )
     late = sum(v["retry_after_checked"] * v["retry_after_too_late_pct_of_checked"] for v in checked)
     e = r["equivalence"]
     return [

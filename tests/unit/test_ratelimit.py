@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lucent.errors import RateLimiterUnavailable
-from lucent.ratelimit.limiter import RateLimiter
+from lucent.ratelimit.limiter import MAX_ATTEMPTS, RateLimiter
 from lucent.ratelimit.store import RateLimitStore
 from lucent.ratelimit.window import (
     WINDOW_US,
@@ -540,3 +540,37 @@ def test_the_benchs_memory_table_decides_like_moto(aws: dict[str, str]) -> None:
     assert any(not admitted for d in moto_decisions for admitted, *_ in d)  # refusals happened
     assert memory_decisions == moto_decisions
     assert memory_items == moto_items
+
+
+def test_a_write_that_loses_every_race_refuses_for_one_second_without_counting(
+    limiter: Store,
+) -> None:
+    """A container whose clock is already in the next minute (50 ms of skew at a minute's end)
+    admits a request of the same key just before each of this container's writes. Each write
+    guards the next minute's set at the size it last saw, so each fails although the window is
+    far from full: after MAX_ATTEMPTS the request is refused with Retry-After 1 (never a loop,
+    never an admission that was not recorded), and the item holds no stamp of the loser's."""
+    assert admit_at(limiter, [1.0], 100) == [True]
+    rival_clock = Clock(MINUTE_START + 60.02)
+    rival = RateLimiter(RateLimitStore(limiter.client, limiter.table), clock=rival_clock)
+    rival_admissions: list[bool] = []
+
+    def rival_writes_first(**_: Any) -> None:
+        rival_clock.now += 0.001
+        rival_admissions.append(rival.acquire(KEY, 100).admitted)
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.meta.events.register("before-call.dynamodb.UpdateItem", rival_writes_first)
+    losing = RateLimiter(RateLimitStore(client, limiter.table), clock=limiter.clock)
+    limiter.clock.now = MINUTE_START + 59.97
+    decision = losing.acquire(KEY, 100)
+
+    assert (decision.admitted, decision.retry_after_seconds, decision.attempts) == (
+        False,
+        1,
+        MAX_ATTEMPTS,
+    )
+    assert rival_admissions == [True] * MAX_ATTEMPTS
+    item = limiter.item()
+    assert item[f"t{MINUTE}"] == [1_000_000]  # the loser's 59.97 s is not there
+    assert item[f"t{MINUTE + 1}"] == [21_000, 22_000, 23_000, 24_000]
