@@ -148,6 +148,16 @@ def _mcp_status(url: str, token: str) -> int:
         return int(error.code)
 
 
+def _data_api_answer(url: str, token: str) -> tuple[int, bytes, str | None]:
+    """``GET /api/v1/issues`` with ``token``: status, body and ``WWW-Authenticate``."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), response.read(), response.headers["WWW-Authenticate"]
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read(), error.headers["WWW-Authenticate"]
+
+
 class _Traffic:
     """Every request the SDK's HTTP client sends, with its answer (the query string dropped)."""
 
@@ -281,6 +291,14 @@ async def _steps(api: LocalApi, callback: ThreadingHTTPServer, page: Any) -> Non
     assert first_tokens.access_token.startswith("luc_oat_")
     assert first_tokens.scope == "read:lucent"
     assert first_tokens.refresh_token is not None
+
+    # The token was granted for <base>/mcp (RFC 8707): the Data API, on the same host, refuses
+    # it exactly as it refuses an unknown token (docs/oauth.md, "Audience").
+    assert _data_api_answer(f"{api.url}/api/v1/issues", first_tokens.access_token) == (
+        401,
+        b'{"error": "Missing or invalid bearer token"}',
+        'Bearer scope="read:lucent"',
+    )
 
     # 2. The granted token holds read:lucent only: update_issue_status is the 403 step-up, and
     #    the issue is unchanged. (Through a client holding just the token: the provider would
