@@ -13,7 +13,9 @@ with PKCE and ``resource=<base>/mcp`` (RFC 8707), and calls MCP tools with the t
 ``list_issues`` works, ``update_issue_status`` is refused with the 403 step-up (only
 ``read:lucent`` was granted). Then, in order: refresh (rotation), reuse of the rotated refresh
 token after the grace (the whole family revoked: MCP answers 401), and revocation through
-``/oauth/revoke`` (MCP answers 401).
+``/oauth/revoke`` (MCP answers 401). Last, the step-up as the SDK runs it: its 403
+``insufficient_scope`` answer re-authorizes the same registration for ``read:lucent
+write:issues``, the person approves the wider scope in the browser, and the call succeeds.
 """
 
 from __future__ import annotations
@@ -146,6 +148,16 @@ def _mcp_status(url: str, token: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+def _data_api_answer(url: str, token: str) -> tuple[int, bytes, str | None]:
+    """``GET /api/v1/issues`` with ``token``: status, body and ``WWW-Authenticate``."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), response.read(), response.headers["WWW-Authenticate"]
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read(), error.headers["WWW-Authenticate"]
 
 
 class _Traffic:
@@ -282,6 +294,14 @@ async def _steps(api: LocalApi, callback: ThreadingHTTPServer, page: Any) -> Non
     assert first_tokens.scope == "read:lucent"
     assert first_tokens.refresh_token is not None
 
+    # The token was granted for <base>/mcp (RFC 8707): the Data API, on the same host, refuses
+    # it exactly as it refuses an unknown token (docs/oauth.md, "Audience").
+    assert _data_api_answer(f"{api.url}/api/v1/issues", first_tokens.access_token) == (
+        401,
+        b'{"error": "Missing or invalid bearer token"}',
+        'Bearer scope="read:lucent"',
+    )
+
     # 2. The granted token holds read:lucent only: update_issue_status is the 403 step-up, and
     #    the issue is unchanged. (Through a client holding just the token: the provider would
     #    answer the 403 by re-authorizing, which is the SDK's business, not the server's.)
@@ -369,3 +389,35 @@ async def _steps(api: LocalApi, callback: ThreadingHTTPServer, page: Any) -> Non
     )
     assert (status, body) == (200, {})
     assert _mcp_status(mcp_url, third.access_token) == 401
+
+    # 6. Step-up through the SDK (docs/oauth.md, "Scopes and step-up"). Its stored token was
+    #    just revoked: initialize gets a 401 and a read:lucent grant (a third consent); then
+    #    update_issue_status gets the 403 insufficient_scope, and the SDK authorizes the same
+    #    registration for the union of the scopes (a fourth consent), then retries the call.
+    callback.received.clear()  # type: ignore[attr-defined]
+    traffic.exchanges.clear()
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [traffic]}) as http,
+        Client(streamable_http_client(mcp_url, http_client=http), mode="auto") as client,
+    ):
+        updated = await client.call_tool(
+            "update_issue_status", {"issue_id": issue_id, "status": "ignored"}
+        )
+    assert updated.is_error is False, updated
+    assert updated.structured_content is not None
+    assert (updated.structured_content["id"], updated.structured_content["status"]) == (
+        issue_id,
+        "ignored",
+    )
+    assert ("POST", "/mcp", 403) in traffic.exchanges
+    assert all(path != "/oauth/register" for _, path, _ in traffic.exchanges)  # same client
+    assert len(authorization_urls) == 4
+    step_up_request = parse_qs(urlsplit(authorization_urls[-1]).query)
+    assert step_up_request["client_id"] == [client_id]
+    assert step_up_request["scope"] == ["read:lucent write:issues"]
+    assert step_up_request["resource"] == [mcp_url]
+    assert "<li><code>write:issues</code>: Update issue status.</li>" in seen_pages["sign_in"]
+    stepped_up = storage.tokens
+    assert stepped_up is not None
+    assert stepped_up.scope == "read:lucent write:issues"
+    assert storage.client.scope == "read:lucent"  # the registration itself is unchanged

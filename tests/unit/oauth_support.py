@@ -218,13 +218,14 @@ class OAuthTestClient:
         assert reply.status == 200, reply.body
         return {"client_id": client_id, **json.loads(reply.body)}
 
-    def usable(self, access_token: str) -> bool:
-        """Whether the Data API's authorizer would accept the token now (no cache)."""
+    def usable(self, access_token: str, resource: str = DATA_RESOURCE) -> bool:
+        """Whether the Data API's authorizer (or, with ``resource``, another resource server)
+        would accept the token now (no cache)."""
         from lucent.errors import InvalidBearerToken
 
         authenticator = Authenticator(self.credentials, cache_ttl_seconds=0, clock=self.clock)
         try:
-            authenticator.authenticate_bearer(f"Bearer {access_token}", "read:lucent")
+            authenticator.authenticate_bearer(f"Bearer {access_token}", "read:lucent", resource)
         except InvalidBearerToken:
             return False
         return True

@@ -368,7 +368,7 @@ def test_the_audience_is_the_configured_base_url_when_one_is_set(
     ],
 )
 def test_resources_are_compared_on_a_normalized_url(given: str, normalized: str) -> None:
-    from lucent.mcp.audience import normalize_resource
+    from lucent.auth.audience import normalize_resource
 
     assert normalize_resource(given) == normalized
 
@@ -743,7 +743,7 @@ def test_per_token_limit_is_429_with_retry_after_and_shared_with_the_data_api(
 
     principal = Authenticator(
         CredentialStore(dynamodb, seeded["CredentialsTable"]), cache_ttl_seconds=0
-    ).authenticate_bearer(f"Bearer {token}", "read:lucent")
+    ).authenticate_bearer(f"Bearer {token}", "read:lucent", f"{BASE}/api/v1")
     data_api = load_function("DataApiFunction")
     event = proxy_event("/api/v1/insights", "GET", authorizer=principal.to_context())
     assert data_api(event, LocalContext("DataApiFunction"))["statusCode"] == 200

@@ -479,6 +479,84 @@ def test_refresh_may_narrow_but_never_broaden_the_scope(oauth: OAuthTestClient) 
     assert oauth.usable(first["access_token"])
 
 
+# --- scopes and step-up (docs/oauth.md, "Scopes and step-up") ---------------------------------
+
+
+def test_a_client_registered_for_reading_steps_up_with_the_persons_consent(
+    oauth: OAuthTestClient,
+) -> None:
+    """What the MCP Python SDK does: register with the 401 challenge's scope, then answer the
+    403 insufficient_scope by authorizing the same registration for the wider scope."""
+    registered = oauth.register(scope="read:lucent")
+    assert registered["scope"] == "read:lucent"
+    client_id = registered["client_id"]
+    first = oauth.tokens(client_id, scope="read:lucent")
+    assert first["scope"] == "read:lucent"
+
+    flow = oauth.start(client_id)
+    # Any order, repeated: granted in the documented order, once each.
+    page = oauth.authorize(flow, scope="write:issues read:lucent write:issues")
+    assert page.status == 200, page.body
+    assert (
+        "<li><code>read:lucent</code>: Read issues, signals, and insights.</li>"
+        "<li><code>write:issues</code>: Update issue status.</li>"
+    ) in page.body
+    consent = oauth.sign_in(page)
+    redirect = oauth.decide(consent)
+    assert redirect.status == 302, redirect.body
+    code = query_of(redirect.headers["Location"])["code"][0]
+    reply = oauth.exchange(flow, code)
+    assert reply.status == 200, reply.body
+    wider = json.loads(reply.body)
+    assert wider["scope"] == "read:lucent write:issues"
+    record = oauth.credentials.get(hash_secret(wider["access_token"]))
+    assert record is not None
+    assert (record.client_id, record.scopes) == (
+        client_id,
+        frozenset({"read:lucent", "write:issues"}),
+    )
+    # The step-up is a new consent of its own: the earlier, narrower grant is untouched.
+    earlier = oauth.credentials.get(hash_secret(first["access_token"]))
+    assert earlier is not None
+    assert record.family_id != earlier.family_id
+    assert oauth.usable(first["access_token"])
+    assert oauth.usable(wider["access_token"])
+
+
+def test_a_declined_step_up_leaves_the_earlier_grant_working(oauth: OAuthTestClient) -> None:
+    client_id = oauth.register(scope="read:lucent")["client_id"]
+    first = oauth.tokens(client_id, scope="read:lucent")
+    flow = oauth.start(client_id)
+    before = oauth.snapshot()
+    denied = oauth.decide(
+        oauth.sign_in(oauth.authorize(flow, scope="read:lucent write:issues")), action="deny"
+    )
+    assert denied.status == 302
+    assert query_of(denied.headers["Location"])["error"] == ["access_denied"]
+    # Nothing was granted: no code, no token (the consent session is the one item consumed).
+    assert oauth.snapshot()["CredentialsTable"] == before["CredentialsTable"]
+    assert oauth.usable(first["access_token"])
+
+
+@pytest.mark.parametrize(
+    "scope", ["read:lucent admin:all", "write:issues write:everything", "READ:LUCENT"]
+)
+def test_a_registered_client_still_cannot_ask_for_an_unknown_scope(
+    oauth: OAuthTestClient, scope: str
+) -> None:
+    flow = oauth.start(oauth.register(scope="read:lucent write:issues")["client_id"])
+    before = oauth.snapshot()
+    refused = oauth.authorize(flow, scope=scope)
+    assert refused.status == 302
+    assert query_of(refused.headers["Location"]) == {
+        "error": ["invalid_scope"],
+        "error_description": ["The requested scope is invalid, unknown, or malformed."],
+        "state": [flow.state],
+        "iss": [ISSUER],
+    }
+    assert oauth.snapshot() == before
+
+
 def test_refresh_by_another_client_is_refused(oauth: OAuthTestClient) -> None:
     first = oauth.tokens()
     other = oauth.register()["client_id"]

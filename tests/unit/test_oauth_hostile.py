@@ -158,6 +158,11 @@ CASES: dict[str, tuple[Callable[[World], Any], Redirected | Page | Json]] = {
         lambda w: authorize(w, client_id="../../admin"),
         Page(400, "invalid_client", "This application is not registered."),
     ),
+    # Client ID Metadata Documents are not supported (docs/oauth.md): a URL is no client of ours.
+    "client id metadata document URL": (
+        lambda w: authorize(w, client_id="https://client.example/oauth/client-metadata.json"),
+        Page(400, "invalid_client", "This application is not registered."),
+    ),
     "two client ids": (
         lambda w: w.oauth.send(
             "GET",
@@ -269,6 +274,16 @@ CASES: dict[str, tuple[Callable[[World], Any], Redirected | Page | Json]] = {
     ),
     "unknown client at the token endpoint": (
         lambda w: exchange(w, client_id="lcl_unknown000000000000"),
+        Json(
+            400,
+            {
+                "error": "invalid_client",
+                "error_description": "The client does not exist on this server.",
+            },
+        ),
+    ),
+    "client id metadata document URL at the token endpoint": (
+        lambda w: exchange(w, client_id="https://client.example/oauth/client-metadata.json"),
         Json(
             400,
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from lucent.auth.audience import accepts
 from lucent.auth.credentials import (
     BEARER_KINDS,
     CredentialKind,
@@ -70,12 +71,22 @@ class Authenticator:
             raise InvalidApiKey()
         return Principal.from_record(record)
 
-    def authenticate_bearer(self, authorization: str | None, challenge_scope: str) -> Principal:
+    def authenticate_bearer(
+        self, authorization: str | None, challenge_scope: str, resource: str
+    ) -> Principal:
+        """The caller of ``resource`` (the URL of the API being called, e.g. ``<base>/api/v1``),
+        or ``InvalidBearerToken``.
+
+        An OAuth token granted for another resource (RFC 8707, ``lucent.auth.audience``) is
+        refused exactly like an unknown one (same 401, same challenge): telling the caller that
+        the token is valid elsewhere would help nobody but someone holding a stolen one. The
+        record comes from the same cache as every lookup, so the check costs no read.
+        """
         token = bearer_token(authorization)
         if token is None:
             raise InvalidBearerToken(challenge_scope)
         record = self._usable(token, BEARER_KINDS)
-        if record is None:
+        if record is None or not accepts(record.resource, resource):
             raise InvalidBearerToken(challenge_scope)
         return Principal.from_record(record)
 

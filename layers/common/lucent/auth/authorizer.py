@@ -27,9 +27,9 @@ from typing import Any
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
-from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
+from lucent.contract import OAUTH_DATA_API_RESOURCE_PATH, READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.errors import InvalidApiKey, InvalidBearerToken, MissingApiKey
-from lucent.http import header, query_parameter
+from lucent.http import base_url, header, query_parameter
 
 INGEST_PATH_PREFIX = "/api/sdk/"
 DATA_PATH_PREFIX = "/api/v1/"
@@ -77,6 +77,22 @@ def ingest_key(event: Mapping[str, Any]) -> str | None:
     return header(event, API_KEY_HEADER) or query_parameter(event, API_KEY_QUERY_PARAMETER) or None
 
 
+def data_api_resource(event: Mapping[str, Any]) -> str:
+    """The Data API's RFC 8707 resource URL as this request reached it: the rule of
+    ``lucent.http.base_url`` (as for MCP and OAuth) plus ``/api/v1``.
+
+    It cannot be configured from template.yaml: the authorizer's environment naming its own
+    API's URL would make the API depend on the function that the API already depends on. So
+    it is read from the request, the way the resource server sees itself: the ``Host`` (the
+    execute-api host, or the custom domain) and, on execute-api hosts, ``/<stage>``
+    (docs/oauth.md, "Audience").
+    """
+    return (
+        base_url(event, header(event, "host"), header(event, "x-forwarded-proto"))
+        + OAUTH_DATA_API_RESOURCE_PATH
+    )
+
+
 def decide(event: Mapping[str, Any], authenticator: Authenticator) -> Decision:
     """Authenticate a REQUEST authorizer event. Raises CredentialStoreUnavailable on outages."""
     resource = str(event.get("resource") or event.get("path") or "")
@@ -92,7 +108,11 @@ def decide(event: Mapping[str, Any], authenticator: Authenticator) -> Decision:
     if family is ApiFamily.DATA_API:
         scope = challenge_scope_for(str(event.get("httpMethod") or "GET"))
         try:
-            principal = authenticator.authenticate_bearer(header(event, "authorization"), scope)
+            # An OAuth token granted for another resource (the MCP endpoint) is refused here
+            # exactly like an unknown token (RFC 8707; lucent.auth.audience).
+            principal = authenticator.authenticate_bearer(
+                header(event, "authorization"), scope, data_api_resource(event)
+            )
         except InvalidBearerToken:
             # Reads and writes need different WWW-Authenticate challenges, and gateway response
             # headers are static, so each takes its own gateway response type.

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
 from lucent.contract import (
     INVALID_BEARER_TOKEN,
@@ -46,7 +47,6 @@ from lucent.contract import (
 from lucent.data_api.service import DataService
 from lucent.errors import InvalidBearerToken, MissingScope, RateLimited, ServiceUnavailable
 from lucent.mcp import protocol as rpc
-from lucent.mcp.audience import ResourceAuthenticator
 from lucent.mcp.tools import DOMAIN_ERRORS, TOOLS_BY_NAME, run_tool, tool_definitions
 from lucent.ratelimit.bearer import BearerRateLimit
 
@@ -139,7 +139,7 @@ def resource_metadata(request: McpRequest, authorization_server: str = "") -> di
 class McpServer:
     def __init__(
         self,
-        authenticator: ResourceAuthenticator,
+        authenticator: Authenticator,
         service_factory: Callable[[], DataService],
         rate_limit: BearerRateLimit | None,
         *,
@@ -175,8 +175,8 @@ class McpServer:
         """The caller, authenticated and within its rate limit; or the answer refusing it."""
         try:
             # The audience too (RFC 8707): an OAuth token granted for another resource is
-            # refused here with the same 401 as an unknown one (lucent.mcp.audience).
-            principal = self._authenticator.authenticate_bearer_for(
+            # refused here with the same 401 as an unknown one (lucent.auth.audience).
+            principal = self._authenticator.authenticate_bearer(
                 request.headers.get("authorization"), READ_SCOPE, request.resource
             )
         except InvalidBearerToken:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from lucent.contract import KNOWN_SCOPES
 from lucent.oauth.policy import redirect_uri_matches
 
 
@@ -46,12 +47,20 @@ class Client:
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        """The requested scope if the client registered all of it; None refuses (invalid_scope).
-        No scope requested is refused too: clients must ask for what they need."""
+        """The requested scope, in the documented order, if every scope in it is known; None
+        refuses (``invalid_scope``). No scope requested is refused too: clients must ask for
+        what they need.
+
+        Not limited to the scopes the client registered (docs/oauth.md, "Scopes and step-up"):
+        MCP clients register with the scope of the first 401 challenge and answer a 403
+        ``insufficient_scope`` by authorizing the same registration for a wider scope (the
+        Python SDK does, SEP-2350). RFC 7591 §2 calls ``scope`` what the client "can use", not a
+        ceiling; the person's consent is, and the consent page shows every requested scope.
+        """
         requested = (scope or "").split()
-        if not requested or not set(requested) <= set(self.scope):
+        if not requested or not set(requested) <= set(KNOWN_SCOPES):
             return None
-        return " ".join(dict.fromkeys(requested))
+        return " ".join(s for s in KNOWN_SCOPES if s in requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return any(redirect_uri_matches(uri, redirect_uri) for uri in self.redirect_uris)

@@ -275,12 +275,6 @@ def default_resources(base_url: str) -> tuple[str, ...]:
     return (base_url + OAUTH_MCP_RESOURCE_PATH, base_url + OAUTH_DATA_API_RESOURCE_PATH)
 
 
-def normalize_resource(value: str) -> str:
-    """RFC 8707 resources are absolute URIs without fragments; a trailing slash is not a
-    different resource."""
-    return value.rstrip("/")
-
-
 # --- scopes -------------------------------------------------------------------------------------
 
 

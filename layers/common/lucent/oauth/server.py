@@ -40,6 +40,7 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from lucent.auth.audience import normalize_resource
 from lucent.auth.credentials import (
     CredentialKind,
     CredentialRecord,
@@ -82,7 +83,6 @@ from lucent.oauth.policy import (
     RegistrationError,
     canonical_scope,
     default_resources,
-    normalize_resource,
     validate_registration,
 )
 from lucent.oauth.store import CognitoDirectory, OAuthStore, SignInRefused
@@ -266,7 +266,8 @@ def _validate_resource(grant: Any, redirect_uri: str) -> None:
     server: LucentAuthorizationServer = grant.server
     if len(values) != 1:
         raise InvalidTargetError("exactly one resource is required (RFC 8707)")
-    if normalize_resource(values[0]) not in server.resources:
+    if "#" in values[0] or normalize_resource(values[0]) not in server.resources:
+        # RFC 8707 §2: a resource MUST NOT include a fragment (normalizing would drop it).
         raise InvalidTargetError("resource is not served by this authorization server")
 
 
@@ -419,8 +420,8 @@ class OAuthService:
         self.credentials = credentials
         self.directory = directory
         self.issuer = issuer.rstrip("/")
-        self.resources = tuple(normalize_resource(r) for r in resources) or default_resources(
-            self.issuer
+        self.resources = tuple(
+            normalize_resource(r) for r in (resources or default_resources(self.issuer))
         )
         self.registration_limit = registration_limit
         self.clock = clock
