@@ -1,13 +1,15 @@
 """Data API function: issues, signals and insights (docs/data-api.md, docs/openapi-data.yaml).
 
-Thin: Powertools' REST resolver routes, ``lucent.data_api.service.DataService`` decides, and every
-``LucentError`` becomes a response through ``lucent.http.error_response``, the one mapping.
+Thin: ``lucent.data_api.routing`` routes (what Powertools' REST resolver did, without importing
+its event handler package: docs/performance.md), ``lucent.data_api.service.DataService`` decides,
+and every ``LucentError`` becomes a response through ``lucent.http.error_response``, the one
+mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
 -> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
-uses the pydantic models of ``lucent.data_api.models`` but is called from the routes rather than
-through Powertools' ``enable_validation``: that middleware runs before any other, so a token
-without ``write:issues`` sending a bad body would get a 422 about the body instead of its 403.
+uses the pydantic models of ``lucent.data_api.models``, called by each route after its scope
+check: validation before the routes (Powertools' ``enable_validation``) would give a token
+without ``write:issues`` sending a bad body a 422 about the body instead of its 403.
 Bodies are read by ``lucent.json_body``, the reader ingest uses.
 """
 
@@ -18,8 +20,6 @@ import binascii
 import re
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,6 +37,7 @@ from lucent.data_api.models import (
     SignalListParams,
     TimelineParams,
 )
+from lucent.data_api.routing import Reply, Router
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
 from lucent.errors import (
@@ -78,7 +79,7 @@ _SHOWN_MEDIA_TYPE_CHARS = 100
 MAX_BODY_DEPTH = 32
 
 tracer = get_tracer()
-app = APIGatewayRestResolver(serializer=dumps)
+app = Router(serializer=dumps)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -224,25 +225,20 @@ def session_timeline(session_id: str) -> dict[str, Any]:
 # --- errors: all through lucent.http ------------------------------------------------------------
 
 
-def _response(proxy: dict[str, Any]) -> Response[str]:
+def _response(proxy: dict[str, Any]) -> Reply:
     headers = dict(proxy["headers"])
     content_type = headers.pop("Content-Type")
-    return Response(
-        status_code=proxy["statusCode"],
-        content_type=content_type,
-        body=proxy["body"],
-        headers=headers,
-    )
+    return Reply(proxy["statusCode"], proxy["body"], headers, content_type)
 
 
-def handle_lucent_error(exc: LucentError) -> Response[str]:
+def handle_lucent_error(exc: LucentError) -> Reply:
     if exc.status >= 500:
         logger.warning("request failed", extra={"status": exc.status, "error": exc.message})
     return _response(error_response(exc))
 
 
 @app.not_found
-def handle_not_found(_: NotFoundError) -> Response[str]:
+def handle_not_found() -> Reply:
     path = app.current_event.path
     for pattern, allowed in RESOURCES.values():
         if pattern.match(path):
@@ -250,14 +246,13 @@ def handle_not_found(_: NotFoundError) -> Response[str]:
     return _response(error_response(NotFound(NOT_FOUND)))
 
 
-def handle_unexpected(exc: Exception) -> Response[str]:
+def handle_unexpected(exc: Exception) -> Reply:
     # ConfigurationError (no authorizer context, no table name) and bugs: a generic 500.
     logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
     metrics.add_metric(name="DataApiInternalError", unit=MetricUnit.Count, value=1)
     return _response(internal_error_response())
 
 
-# Registered by call: Powertools' decorator is untyped.
 app.exception_handler(LucentError)(handle_lucent_error)
 app.exception_handler(Exception)(handle_unexpected)
 
@@ -270,7 +265,7 @@ app.exception_handler(Exception)(handle_unexpected)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result: dict[str, Any] = app.resolve(event, context)
+    result = app.resolve(event)
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     status = int(result.get("statusCode", 500))
     # Method, route and caller only: headers (Authorization) and bodies are never logged.

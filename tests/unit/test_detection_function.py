@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from lucent.data_api.models import PageParams
 from lucent.detection.insights import IssueRow, derive
 from lucent.detection.service import replay_key
@@ -78,6 +80,33 @@ def test_partial_failures_name_only_the_waiting_batch(
     logs = capsys.readouterr().out
     assert '"message":"detection"' in logs
     assert "Buy" not in logs  # ids and counts only
+
+
+def test_a_batch_where_every_message_fails_names_them_all_and_is_no_invocation_error(
+    aws: dict[str, str], dynamodb: Any, s3: Any
+) -> None:
+    rig = Rig(dynamodb, s3)
+    handler = load_function("DetectionFunction")
+    waiting = [rig.upload(f"w{n}", 1, [move(9000)]) for n in range(2)]  # no batch 0 for either
+    broken = sqs_event([notification(waiting[0]), notification(waiting[1])])
+    broken["Records"].append({**broken["Records"][0], "messageId": "m2", "body": "not json"})
+    result = handler(broken, Context())
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": "m0"},
+            {"itemIdentifier": "m1"},
+            {"itemIdentifier": "m2"},
+        ]
+    }
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": {"m0": {}}}, {"records": [{}]}])
+def test_an_event_that_is_no_sqs_batch_is_an_invocation_error(
+    aws: dict[str, str], event: dict[str, Any]
+) -> None:
+    handler = load_function("DetectionFunction")
+    with pytest.raises(ValueError, match="not an SQS batch"):
+        handler(event, Context())
 
 
 def test_insights_are_derived_per_page_and_for_new_issues(

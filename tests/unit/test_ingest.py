@@ -988,6 +988,26 @@ def test_metrics(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
     assert metric_names(capsys.readouterr().out).count("RateLimited") == 3
 
 
+def test_each_aws_call_reports_its_latency(
+    ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ingest has no X-Ray subsegments: one latency metric per AWS call tells a slow S3 from a slow
+    rate-limit table (docs/performance.md), on success and on failure alike."""
+    capsys.readouterr()
+    assert ingest.post(batch(sequence=0))["statusCode"] == 200
+    [stored_doc] = emf(capsys.readouterr().out)
+    units = {m["Name"]: m["Unit"] for m in stored_doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["RateLimiterLatency"] == units["StorageLatency"] == "Milliseconds"
+    for name in ("RateLimiterLatency", "StorageLatency"):
+        [value] = stored_doc[name]
+        assert 0 < value < 10_000, (name, value)
+    ingest.s3.delete_object(Bucket=ingest.bucket, Key=key(sequence=0))
+    ingest.s3.delete_bucket(Bucket=ingest.bucket)
+    assert ingest.post(batch(sequence=1))["statusCode"] == 503
+    names = metric_names(capsys.readouterr().out)
+    assert names.count("StorageLatency") == names.count("StorageUnavailable") == 1
+
+
 def test_logs_carry_no_key_and_no_body(ingest: Ingest, capsys: pytest.CaptureFixture[str]) -> None:
     secret = "luc_pk_" + "ab" * 20
     marker = "very-private-page-text"

@@ -153,6 +153,20 @@ class IngestService:
         )
         return cls(limiter, replays, telemetry)
 
+    @contextlib.contextmanager
+    def _timed(self, metric: str) -> Iterator[None]:
+        """Report how long the block took, failed or not, as ``metric`` in milliseconds.
+
+        The function has no X-Ray subsegments (docs/performance.md, section 3: the SDK cost ~40 ms
+        of every cold start): these two metrics are how an operator tells a slow S3 from a slow
+        rate-limit table when 503s or latency appear.
+        """
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._telemetry.metric(metric, (time.perf_counter() - started) * 1000, "Milliseconds")
+
     def handle(self, request: IngestRequest) -> IngestResult:
         """Store one batch, or raise a typed error (LucentError) for the client."""
         principal = request.principal
@@ -171,9 +185,10 @@ class IngestService:
 
     def _admit(self, principal: Principal) -> RateDecision | None:
         try:
-            decision = self._limiter.acquire(
-                principal.credential_id, principal.rate_limit_per_minute
-            )
+            with self._timed("RateLimiterLatency"):
+                decision = self._limiter.acquire(
+                    principal.credential_id, principal.rate_limit_per_minute
+                )
         except RateLimiterUnavailable as exc:
             # Fail open (docs/rate-limiting.md): losing replay data is worse than a minute of
             # unlimited ingest, which API Gateway's stage throttling still bounds.
@@ -200,7 +215,8 @@ class IngestService:
         # The client's gzip as it came when it was valid; otherwise gzip of the exact bytes.
         stored = decoded.body if decoded.client_gzip else compress(decoded.body)
         try:
-            self._replays.put(key, stored)
+            with self._timed("StorageLatency"):
+                self._replays.put(key, stored)
         except LucentError:
             self._telemetry.metric("StorageUnavailable", 1, "Count")
             raise
