@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
 from lucent.auth.store import CredentialStore
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
-from lucent.mcp.audience import ResourceAuthenticator
 from lucent.mcp.events import proxy_response, request_from_event
 from lucent.mcp.server import HttpReply, McpServer, Outcome
 from lucent.observability import audit
@@ -59,7 +59,7 @@ def server() -> McpServer:
     """One per container: the credential cache and the limiter's cache survive invocations."""
     settings = get_settings()
     client = dynamodb_client(settings)
-    authenticator = ResourceAuthenticator(
+    authenticator = Authenticator(
         CredentialStore(client, settings.require("credentials_table")),
         cache_ttl_seconds=settings.auth_cache_ttl_seconds,
     )
