@@ -642,7 +642,11 @@ class LocalApi:
         self._thread.start()
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            self.state_path.write_text(json.dumps(self.state(), indent=2) + "\n", "utf-8")
+            # Written aside and renamed: a reader polling for the file (the CLI, a test waiting
+            # for `make dev`) sees no file or the whole of it, never an empty or partial one.
+            partial = self.state_path.with_name(self.state_path.name + ".partial")
+            partial.write_text(json.dumps(self.state(), indent=2) + "\n", "utf-8")
+            partial.replace(self.state_path)
         self.started_seconds = time.perf_counter() - started
         return self
 
