@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
+from lucent.data_api import records
 from lucent.data_api.models import (
     Impact,
     Insight,
@@ -429,5 +430,11 @@ def _insights(issues: list[Issue], anchor: datetime, rng: Random) -> list[Insigh
 def seed(dynamodb_client: Any, table_name: str, org_id: str) -> dict[str, int]:
     """Write the demo data of ``org_id`` into the data table; returns counts by entity."""
     data = generate(org_id)
-    DataStore(dynamodb_client, table_name).put_all(org_id, data.issues, data.signals, data.insights)
+    # The store writes the runtime's records (lucent.data_api.records): same fields, same values.
+    DataStore(dynamodb_client, table_name).put_all(
+        org_id,
+        [records.Issue(**issue.model_dump()) for issue in data.issues],
+        [records.Signal(**signal.model_dump()) for signal in data.signals],
+        [records.Insight(**insight.model_dump()) for insight in data.insights],
+    )
     return data.counts()

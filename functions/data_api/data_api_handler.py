@@ -7,9 +7,10 @@ mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
 -> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
-uses the pydantic models of ``lucent.data_api.models``, called by each route after its scope
-check: validation before the routes (Powertools' ``enable_validation``) would give a token
-without ``write:issues`` sending a bad body a 422 about the body instead of its 403.
+is ``lucent.data_api.records``' (the pydantic models' answers and words, without importing
+pydantic: docs/performance.md), called by each route after its scope check: validation before
+the routes would give a token without ``write:issues`` sending a bad body a 400 about the body
+instead of its 403.
 Bodies are read by ``lucent.json_body``, the reader ingest uses.
 """
 
@@ -18,24 +19,25 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
 
 from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
 from lucent.contract import NOT_FOUND, READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.models import (
-    IssueListParams,
-    IssueStatusUpdate,
-    PageParams,
-    SignalListParams,
-    TimelineParams,
+from lucent.data_api.records import (
+    Invalid,
+    issue_list_params,
+    page_params,
+    signal_list_params,
+    status_update,
+    timeline_params,
 )
 from lucent.data_api.routing import Reply, Router
 from lucent.data_api.service import DataService
@@ -81,7 +83,7 @@ MAX_BODY_DEPTH = 32
 tracer = get_tracer()
 app = Router(serializer=dumps)
 
-M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P")
 
 
 @per_container
@@ -123,17 +125,15 @@ def principal(scope: str) -> Principal:
     return found
 
 
-def _describe(exc: ValidationError, where: str) -> str:
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
-    return f"Invalid {where} '{field}': {error['msg']}"
+def _describe(exc: Invalid, where: str) -> str:
+    return f"Invalid {where} '{exc.field}': {exc.message}"
 
 
-def query(model: type[M]) -> M:
+def query(parse: Callable[[Mapping[str, Any]], P]) -> P:
     params = app.current_event.query_string_parameters or {}
     try:
-        return model.model_validate(dict(params))
-    except ValidationError as exc:
+        return parse(dict(params))
+    except Invalid as exc:
         raise BadRequest(_describe(exc, "query parameter")) from exc
 
 
@@ -150,7 +150,7 @@ def require_json_body() -> None:
         raise UnsupportedMediaType(f"Unsupported content type: {shown}; send {JSON_MEDIA_TYPE}")
 
 
-def body(model: type[M]) -> M:
+def body(parse: Callable[[Mapping[str, Any]], P]) -> P:
     raw: str | bytes | None = app.current_event.body
     try:
         if raw and app.current_event.is_base64_encoded:
@@ -169,8 +169,8 @@ def body(model: type[M]) -> M:
     if not isinstance(data, dict):
         raise BadRequest(BODY_NOT_OBJECT)
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
+        return parse(data)
+    except Invalid as exc:
         raise BadRequest(_describe(exc, "body field")) from exc
 
 
@@ -180,46 +180,46 @@ def body(model: type[M]) -> M:
 @app.get(ISSUES)
 def list_issues() -> dict[str, Any]:
     caller = principal(READ_SCOPE)
-    page = service().list_issues(caller, query(IssueListParams))
-    return page.model_dump(mode="json")
+    page = service().list_issues(caller, query(issue_list_params))
+    return page.to_json()
 
 
 @app.get(ISSUE)
 def get_issue(issue_id: str) -> dict[str, Any]:
     caller = principal(READ_SCOPE)
-    return service().get_issue(caller, issue_id).model_dump(mode="json")
+    return service().get_issue(caller, issue_id).to_json()
 
 
 @app.patch(ISSUE)
 def update_issue(issue_id: str) -> dict[str, Any]:
     caller = principal(WRITE_ISSUES_SCOPE)
     require_json_body()
-    issue = service().update_issue_status(caller, issue_id, body(IssueStatusUpdate))
+    issue = service().update_issue_status(caller, issue_id, body(status_update))
     logger.info(
         "issue status updated",
         extra={"issue_id": issue.id, "status": issue.status.value, "by": caller.credential_id},
     )
     metrics.add_metric(name="IssueStatusUpdated", unit=MetricUnit.Count, value=1)
-    return issue.model_dump(mode="json")
+    return issue.to_json()
 
 
 @app.get(SIGNALS)
 def list_signals() -> dict[str, Any]:
     caller = principal(READ_SCOPE)
-    return service().list_signals(caller, query(SignalListParams)).model_dump(mode="json")
+    return service().list_signals(caller, query(signal_list_params)).to_json()
 
 
 @app.get(INSIGHTS)
 def list_insights() -> dict[str, Any]:
     caller = principal(READ_SCOPE)
-    return service().list_insights(caller, query(PageParams)).model_dump(mode="json")
+    return service().list_insights(caller, query(page_params)).to_json()
 
 
 @app.get(TIMELINE)
 def session_timeline(session_id: str) -> dict[str, Any]:
     caller = principal(READ_SCOPE)
-    page = service().session_timeline(caller, session_id, query(TimelineParams))
-    return page.model_dump(mode="json")
+    page = service().session_timeline(caller, session_id, query(timeline_params))
+    return page.to_json()
 
 
 # --- errors: all through lucent.http ------------------------------------------------------------

@@ -98,3 +98,21 @@ def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
     per_attempt = CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout
     backoff_allowance = 1  # standard mode: jittered exponential, capped well under 1 s for 1 retry
     assert attempts * per_attempt + backoff_allowance < timeout
+
+
+def test_data_api_and_mcp_import_no_pydantic() -> None:
+    """The Data API and MCP run on lucent.data_api.records (plain classes) and MCP reads its
+    output schemas from a committed file: pydantic's import and the models' class building stay
+    out of both cold starts (docs/performance.md). The Data API keeps the X-Ray SDK."""
+    for function, service in (("DataApiFunction", "data-api"), ("McpFunction", "mcp")):
+        packages = top_level(modules_loaded_by(function, service))
+        assert "lucent" in packages, function
+        assert not packages & {"pydantic", "pydantic_core", "annotated_types"}, function
+    code = (
+        "import sys, json; from lucent.mcp.tools import tool_definitions; tool_definitions(); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert not top_level(json.loads(result.stdout)) & {"pydantic", "pydantic_core"}

@@ -1,89 +1,68 @@
-"""The Data API's shapes: response models, list pages, query parameters and the PATCH body.
+"""The Data API's shapes as pydantic models: responses, list pages, query parameters, PATCH body.
 
-One set of pydantic models serves the handler (validation, serialisation) and the demo data;
-``docs/openapi-data.yaml`` describes the same shapes and ``tests/test_openapi.py`` holds the two
-together.
-
-Ids are ULIDs behind a type prefix (``iss_``, ``sig_``, ``ins_``): 48 bits of milliseconds then 80
-random bits in Crockford base32, so ids sort by creation time and list pages are stable.
+They are the contract's reference: ``docs/openapi-data.yaml`` describes the same shapes
+(``tests/unit/test_openapi.py``), the demo data and the tests build them, and MCP's output
+schemas are generated from them (``lucent/mcp/output_schemas.json``). The functions do not
+import them: they run on ``lucent.data_api.records`` (plain classes, no pydantic: ~80 ms less
+cold start), which ``tests/unit/test_data_api_records.py`` holds to these models' every answer.
+The enums, bounds and id patterns are defined once, there, and re-exported here.
 """
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
-from enum import StrEnum
-from random import Random
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-DEFAULT_PAGE_LIMIT = 25
-MAX_PAGE_LIMIT = 100
-MAX_CURSOR_LENGTH = 512
+from lucent.data_api.records import (
+    DEFAULT_PAGE_LIMIT,
+    INSIGHT_ID_PATTERN,
+    ISSUE_ID_PATTERN,
+    MAX_CURSOR_LENGTH,
+    MAX_PAGE_LIMIT,
+    SIGNAL_ID_PATTERN,
+    Impact,
+    InsightCategory,
+    IssueKind,
+    IssueStatus,
+    Severity,
+    TimelineKind,
+    new_id,
+)
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_ULID = "[0-9A-HJKMNP-TV-Z]{26}"
-ISSUE_ID_PATTERN = f"^iss_{_ULID}$"
-SIGNAL_ID_PATTERN = f"^sig_{_ULID}$"
-INSIGHT_ID_PATTERN = f"^ins_{_ULID}$"
+__all__ = [
+    "DEFAULT_PAGE_LIMIT",
+    "INSIGHT_ID_PATTERN",
+    "ISSUE_ID_PATTERN",
+    "MAX_CURSOR_LENGTH",
+    "MAX_PAGE_LIMIT",
+    "SIGNAL_ID_PATTERN",
+    "Impact",
+    "Insight",
+    "InsightCategory",
+    "InsightPage",
+    "Issue",
+    "IssueKind",
+    "IssueListParams",
+    "IssuePage",
+    "IssueStatus",
+    "IssueStatusUpdate",
+    "Page",
+    "PageParams",
+    "Severity",
+    "Signal",
+    "SignalListParams",
+    "SignalPage",
+    "TimelineEntry",
+    "TimelineKind",
+    "TimelinePage",
+    "TimelineParams",
+    "new_id",
+]
 
 IssueId = Annotated[str, StringConstraints(pattern=ISSUE_ID_PATTERN)]
 SignalId = Annotated[str, StringConstraints(pattern=SIGNAL_ID_PATTERN)]
 InsightId = Annotated[str, StringConstraints(pattern=INSIGHT_ID_PATTERN)]
-
-
-def new_id(prefix: str, at: datetime | None = None, rng: Random | None = None) -> str:
-    """A time-ordered id: ``prefix`` + ULID. ``rng`` makes it reproducible (demo data)."""
-    moment = at or datetime.now(UTC)
-    millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
-    randomness = rng.getrandbits(80) if rng is not None else secrets.randbits(80)
-    value = (millis << 80) | randomness
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_CROCKFORD[digit])
-    return prefix + "".join(reversed(chars))
-
-
-class IssueStatus(StrEnum):
-    """``open``: needs attention. ``resolved``: fixed. ``ignored``: will not be fixed."""
-
-    OPEN = "open"
-    RESOLVED = "resolved"
-    IGNORED = "ignored"
-
-
-class IssueKind(StrEnum):
-    RAGE_CLICK = "rage_click"
-    DEAD_CLICK = "dead_click"
-    ERROR_CLICK = "error_click"
-    JS_ERROR = "js_error"
-    NETWORK_ERROR = "network_error"
-    SLOW_PAGE = "slow_page"
-    FORM_ABANDONMENT = "form_abandonment"
-    LAYOUT_SHIFT = "layout_shift"
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class InsightCategory(StrEnum):
-    USABILITY = "usability"
-    PERFORMANCE = "performance"
-    RELIABILITY = "reliability"
-    CONVERSION = "conversion"
-    ACCESSIBILITY = "accessibility"
-
-
-class Impact(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
 
 
 class _Response(BaseModel):
@@ -185,16 +164,6 @@ class IssueListParams(PageParams):
 
 class SignalListParams(PageParams):
     issue_id: IssueId | None = None
-
-
-class TimelineKind(StrEnum):
-    PAGE_VIEW = "page_view"
-    CLICK = "click"
-    INPUT = "input"
-    SCROLL = "scroll"
-    ERROR = "error"
-    NETWORK_ERROR = "network_error"
-    SIGNAL = "signal"
 
 
 class TimelineEntry(_Response):

@@ -17,21 +17,20 @@ from datetime import UTC, datetime
 
 from lucent.auth.credentials import Principal, require_scope
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.models import (
+from lucent.data_api.records import (
     INSIGHT_ID_PATTERN,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
     SIGNAL_ID_PATTERN,
-    InsightPage,
+    Insight,
     Issue,
     IssueListParams,
-    IssuePage,
-    IssueStatusUpdate,
+    IssueStatus,
+    Page,
     PageParams,
+    Signal,
     SignalListParams,
-    SignalPage,
     TimelineEntry,
-    TimelinePage,
     TimelineParams,
 )
 from lucent.data_api.store import DataStore
@@ -94,13 +93,13 @@ class DataService:
         self._store = store
         self._clock = clock
 
-    def list_issues(self, principal: Principal, params: IssueListParams) -> IssuePage:
+    def list_issues(self, principal: Principal, params: IssueListParams) -> Page[Issue]:
         require_scope(principal, READ_SCOPE)
         status = params.status.value if params.status else None
         after = _after(params.cursor, "issues", status, ISSUE_ID)
         items, more = self._store.query_issues(principal.org_id, params.status, after, params.limit)
         cursor = encode_cursor("issues", status, items[-1].id) if more and items else None
-        return IssuePage(items=items, next_cursor=cursor)
+        return Page(items=items, next_cursor=cursor)
 
     def get_issue(self, principal: Principal, issue_id: str) -> Issue:
         require_scope(principal, READ_SCOPE)
@@ -115,30 +114,30 @@ class DataService:
         return issue
 
     def update_issue_status(
-        self, principal: Principal, issue_id: str, update: IssueStatusUpdate
+        self, principal: Principal, issue_id: str, status: IssueStatus
     ) -> Issue:
         require_scope(principal, WRITE_ISSUES_SCOPE)
         if not ISSUE_ID.fullmatch(issue_id):
             raise IssueNotFound()
         issue = self._store.update_issue_status(
-            principal.org_id, issue_id, update.status, principal.credential_id, self._clock()
+            principal.org_id, issue_id, status, principal.credential_id, self._clock()
         )
         if issue is None:
             raise IssueNotFound()
         return issue
 
-    def list_signals(self, principal: Principal, params: SignalListParams) -> SignalPage:
+    def list_signals(self, principal: Principal, params: SignalListParams) -> Page[Signal]:
         require_scope(principal, READ_SCOPE)
         after = _after(params.cursor, "signals", params.issue_id, SIGNAL_ID)
         items, more = self._store.query_signals(
             principal.org_id, params.issue_id, after, params.limit
         )
         cursor = encode_cursor("signals", params.issue_id, items[-1].id) if more and items else None
-        return SignalPage(items=items, next_cursor=cursor)
+        return Page(items=items, next_cursor=cursor)
 
     def session_timeline(
         self, principal: Principal, session_id: str, params: TimelineParams
-    ) -> TimelinePage:
+    ) -> Page[TimelineEntry]:
         """What happened in a session, in order. Another organization's session, an unknown
         one and a malformed id are the same 404."""
         require_scope(principal, READ_SCOPE)
@@ -165,18 +164,18 @@ class DataService:
         if more and found:
             last_sequence, last_index, _ = found[-1]
             cursor = encode_cursor("timeline", window, f"{last_sequence:010d}.{last_index:05d}")
-        return TimelinePage(items=items, next_cursor=cursor)
+        return Page(items=items, next_cursor=cursor)
 
-    def list_insights(self, principal: Principal, params: PageParams) -> InsightPage:
+    def list_insights(self, principal: Principal, params: PageParams) -> Page[Insight]:
         require_scope(principal, READ_SCOPE)
         after = _after(params.cursor, "insights", None, INSIGHT_ID)
         items, more = self._store.query_insights(principal.org_id, after, params.limit)
         cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
-        return InsightPage(items=items, next_cursor=cursor)
+        return Page(items=items, next_cursor=cursor)
 
 
 def _timeline_entry(stored: dict[str, object]) -> TimelineEntry:
-    return TimelineEntry.model_validate(
+    return TimelineEntry.from_stored(
         {_TIMELINE_FIELDS.get(k, k): v for k, v in stored.items() if k != "index"}
     )
 

@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lucent.data_api.models import Insight, Issue, IssueStatus, Signal
+from lucent.data_api.records import (
+    Impact,
+    Insight,
+    InsightCategory,
+    Issue,
+    IssueKind,
+    IssueStatus,
+    Severity,
+    Signal,
+)
 from lucent.errors import ServiceUnavailable
 from lucent.observability import logger
 
@@ -67,7 +76,7 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-# --- items <-> models ----------------------------------------------------------------------------
+# --- items <-> records ---------------------------------------------------------------------------
 
 
 def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
@@ -100,25 +109,39 @@ def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
     return item
 
 
+def _moment(text: str) -> datetime:
+    """A stored time (``2026-11-29T16:20:00Z``); one without an offset is refused, as the
+    pydantic model (``AwareDatetime``) refused it."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"stored time without an offset: {text!r}")
+    return moment
+
+
+def _optional_moment(item: Mapping[str, Any], name: str) -> datetime | None:
+    text = item.get(name, {}).get("S")
+    return _moment(text) if text is not None else None
+
+
 def issue_from_item(item: Mapping[str, Any]) -> Issue:
-    return Issue.model_validate(
-        {
-            "id": item["id"]["S"],
-            "title": item["title"]["S"],
-            "kind": item["kind"]["S"],
-            "severity": item["severity"]["S"],
-            "status": item["status"]["S"],
-            "occurrences": int(item["occurrences"]["N"]),
-            "sessions_affected": int(item["sessions_affected"]["N"]),
-            "users_affected": int(item["users_affected"]["N"]),
-            "first_seen": item["first_seen"]["S"],
-            "last_seen": item["last_seen"]["S"],
-            "url": item["url"]["S"],
-            "status_updated_at": item.get("status_updated_at", {}).get("S"),
-            "status_updated_by": item.get("status_updated_by", {}).get("S"),
-            "selector": item.get("selector", {}).get("S"),
-            "regressed_at": item.get("regressed_at", {}).get("S"),
-        }
+    # Written by this module and by detection's (same layout): read without re-validating
+    # every field; an unknown enum value or time still raises (a 500, as before).
+    return Issue(
+        id=item["id"]["S"],
+        title=item["title"]["S"],
+        kind=IssueKind(item["kind"]["S"]),
+        severity=Severity(item["severity"]["S"]),
+        status=IssueStatus(item["status"]["S"]),
+        occurrences=int(item["occurrences"]["N"]),
+        sessions_affected=int(item["sessions_affected"]["N"]),
+        users_affected=int(item["users_affected"]["N"]),
+        first_seen=_moment(item["first_seen"]["S"]),
+        last_seen=_moment(item["last_seen"]["S"]),
+        url=item["url"]["S"],
+        status_updated_at=_optional_moment(item, "status_updated_at"),
+        status_updated_by=item.get("status_updated_by", {}).get("S"),
+        selector=item.get("selector", {}).get("S"),
+        regressed_at=_optional_moment(item, "regressed_at"),
     )
 
 
@@ -146,19 +169,17 @@ def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
 
 
 def signal_from_item(item: Mapping[str, Any]) -> Signal:
-    return Signal.model_validate(
-        {
-            "id": item["id"]["S"],
-            "issue_id": item["issue_id"]["S"],
-            "kind": item["kind"]["S"],
-            "session_id": item["session_id"]["S"],
-            "replay_timestamp_ms": int(item["replay_timestamp_ms"]["N"]),
-            "occurred_at": item["occurred_at"]["S"],
-            "url": item["url"]["S"],
-            "selector": item.get("selector", {}).get("S"),
-            "text": item.get("text", {}).get("S"),
-            "detail": item["detail"]["S"],
-        }
+    return Signal(
+        id=item["id"]["S"],
+        issue_id=item["issue_id"]["S"],
+        kind=IssueKind(item["kind"]["S"]),
+        session_id=item["session_id"]["S"],
+        replay_timestamp_ms=int(item["replay_timestamp_ms"]["N"]),
+        occurred_at=_moment(item["occurred_at"]["S"]),
+        url=item["url"]["S"],
+        selector=item.get("selector", {}).get("S"),
+        text=item.get("text", {}).get("S"),
+        detail=item["detail"]["S"],
     )
 
 
@@ -179,16 +200,14 @@ def insight_item(org_id: str, insight: Insight) -> dict[str, Any]:
 
 
 def insight_from_item(item: Mapping[str, Any]) -> Insight:
-    return Insight.model_validate(
-        {
-            "id": item["id"]["S"],
-            "title": item["title"]["S"],
-            "summary": item["summary"]["S"],
-            "category": item["category"]["S"],
-            "impact": item["impact"]["S"],
-            "related_issue_ids": [v["S"] for v in item.get("related_issue_ids", {}).get("L", [])],
-            "created_at": item["created_at"]["S"],
-        }
+    return Insight(
+        id=item["id"]["S"],
+        title=item["title"]["S"],
+        summary=item["summary"]["S"],
+        category=InsightCategory(item["category"]["S"]),
+        impact=Impact(item["impact"]["S"]),
+        related_issue_ids=[v["S"] for v in item.get("related_issue_ids", {}).get("L", [])],
+        created_at=_moment(item["created_at"]["S"]),
     )
 
 

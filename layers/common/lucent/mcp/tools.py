@@ -21,30 +21,27 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.models import (
+from lucent.data_api.records import (
     DEFAULT_PAGE_LIMIT,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
     MAX_PAGE_LIMIT,
     Insight,
-    InsightPage,
     Issue,
     IssueKind,
     IssueListParams,
-    IssuePage,
     IssueStatus,
-    IssueStatusUpdate,
+    Page,
     PageParams,
     Signal,
     SignalListParams,
-    SignalPage,
     TimelineEntry,
     TimelineKind,
-    TimelinePage,
     TimelineParams,
 )
 from lucent.data_api.service import DataService, encode_cursor
@@ -234,7 +231,8 @@ class Tool:
     description: str
     scope: str
     input_schema: dict[str, Any]
-    output_model: type[Any]
+    # The name of the response model (lucent.data_api.models) whose schema is the output's.
+    output_model: str
     read_only: bool
     run: Callable[[DataService, Principal, dict[str, Any]], ToolOutput]
 
@@ -259,10 +257,22 @@ class Tool:
         }
 
 
-def output_schema(model: type[Any]) -> dict[str, Any]:
-    """The JSON Schema of a response model (the same models the REST API serialises)."""
-    schema: dict[str, Any] = model.model_json_schema(mode="serialization")
-    return schema
+# Generated from the pydantic response models by ``python -m lucent_dev.mcp_schemas`` and
+# committed: building them here would import pydantic into MCP's cold start (~80 ms).
+# tests/unit/test_mcp_output_schemas.py fails if the file is not what the models give.
+OUTPUT_SCHEMAS_FILE = Path(__file__).with_name("output_schemas.json")
+
+
+@cache
+def output_schemas() -> dict[str, dict[str, Any]]:
+    """Each response model's JSON Schema (serialisation mode), by model name."""
+    schemas: dict[str, dict[str, Any]] = json.loads(OUTPUT_SCHEMAS_FILE.read_text("utf-8"))
+    return schemas
+
+
+def output_schema(model: str) -> dict[str, Any]:
+    """The JSON Schema of a response model (the same shapes the REST API serialises)."""
+    return output_schemas()[model]
 
 
 def _when(moment: Any) -> str:
@@ -298,7 +308,12 @@ def _list_issues(service: DataService, principal: Principal, args: dict[str, Any
 
     def fetch(cursor: str | None, size: int) -> tuple[Sequence[Issue], str | None]:
         page = service.list_issues(
-            principal, IssueListParams(status=status, limit=size, cursor=cursor)
+            principal,
+            IssueListParams(
+                status=IssueStatus(status) if status is not None else None,
+                limit=size,
+                cursor=cursor,
+            ),
         )
         return page.items, page.next_cursor
 
@@ -309,14 +324,14 @@ def _list_issues(service: DataService, principal: Principal, args: dict[str, Any
         _unwrap_cursor(args.get("cursor"), extra),
         lambda issue: encode_cursor("issues", status, issue.id),
     )
-    page = IssuePage(items=items, next_cursor=_wrap_cursor(next_service, extra))
+    page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
     text = _page_text(
         "issue",
         [_issue_line(i) for i in page.items],
         page.next_cursor,
         _filters(status=status, kind=kind),
     )
-    return ToolOutput(page.model_dump(mode="json"), text)
+    return ToolOutput(page.to_json(), text)
 
 
 def _issue_text(issue: Issue) -> str:
@@ -335,15 +350,14 @@ def _issue_text(issue: Issue) -> str:
 
 def _get_issue(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
     issue = service.get_issue(principal, args["issue_id"])
-    return ToolOutput(issue.model_dump(mode="json"), _issue_text(issue))
+    return ToolOutput(issue.to_json(), _issue_text(issue))
 
 
 def _update_issue_status(
     service: DataService, principal: Principal, args: dict[str, Any]
 ) -> ToolOutput:
-    update = IssueStatusUpdate(status=IssueStatus(args["status"]))
-    issue = service.update_issue_status(principal, args["issue_id"], update)
-    return ToolOutput(issue.model_dump(mode="json"), "Status updated.\n" + _issue_text(issue))
+    issue = service.update_issue_status(principal, args["issue_id"], IssueStatus(args["status"]))
+    return ToolOutput(issue.to_json(), "Status updated.\n" + _issue_text(issue))
 
 
 def _signal_line(signal: Signal) -> str:
@@ -378,14 +392,14 @@ def _list_signals(service: DataService, principal: Principal, args: dict[str, An
         _unwrap_cursor(args.get("cursor"), extra),
         lambda signal: encode_cursor("signals", issue_id, signal.id),
     )
-    page = SignalPage(items=items, next_cursor=_wrap_cursor(next_service, extra))
+    page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
     text = _page_text(
         "signal",
         [_signal_line(s) for s in page.items],
         page.next_cursor,
         _filters(issue_id=issue_id, session_id=session_id, kind=kind),
     )
-    return ToolOutput(page.model_dump(mode="json"), text)
+    return ToolOutput(page.to_json(), text)
 
 
 def _insight_line(insight: Insight) -> str:
@@ -405,9 +419,9 @@ def _list_insights(service: DataService, principal: Principal, args: dict[str, A
             cursor=_unwrap_cursor(args.get("cursor"), extra),
         ),
     )
-    page = InsightPage(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
+    page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
     text = _page_text("insight", [_insight_line(i) for i in page.items], page.next_cursor, "")
-    return ToolOutput(page.model_dump(mode="json"), text)
+    return ToolOutput(page.to_json(), text)
 
 
 def _timeline_line(entry: TimelineEntry) -> str:
@@ -445,7 +459,7 @@ def _get_session_timeline(
             cursor=_unwrap_cursor(args.get("cursor"), extra),
         ),
     )
-    page = TimelinePage(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
+    page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
     text = _page_text(
         "timeline entry",
         [_timeline_line(e) for e in page.items],
@@ -453,7 +467,7 @@ def _get_session_timeline(
         _filters(session_id=session_id, from_ms=from_ms, to_ms=to_ms),
         plural="timeline entries",
     )
-    return ToolOutput(page.model_dump(mode="json"), text)
+    return ToolOutput(page.to_json(), text)
 
 
 _REPLAY_MS = {
@@ -475,7 +489,7 @@ TOOLS: tuple[Tool, ...] = (
         input_schema=_object(
             {"status": _STATUS_FILTER, "kind": _KIND, "limit": _LIMIT, "cursor": _CURSOR}
         ),
-        output_model=IssuePage,
+        output_model="IssuePage",
         read_only=True,
         run=_list_issues,
     ),
@@ -488,7 +502,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         scope=READ_SCOPE,
         input_schema=_object({"issue_id": _ISSUE_ID}, required=["issue_id"]),
-        output_model=Issue,
+        output_model="Issue",
         read_only=True,
         run=_get_issue,
     ),
@@ -512,7 +526,7 @@ TOOLS: tuple[Tool, ...] = (
             },
             required=["issue_id", "status"],
         ),
-        output_model=Issue,
+        output_model="Issue",
         read_only=False,
         run=_update_issue_status,
     ),
@@ -539,7 +553,7 @@ TOOLS: tuple[Tool, ...] = (
                 "cursor": _CURSOR,
             }
         ),
-        output_model=SignalPage,
+        output_model="SignalPage",
         read_only=True,
         run=_list_signals,
     ),
@@ -552,7 +566,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         scope=READ_SCOPE,
         input_schema=_object({"limit": _LIMIT, "cursor": _CURSOR}),
-        output_model=InsightPage,
+        output_model="InsightPage",
         read_only=True,
         run=_list_insights,
     ),
@@ -596,7 +610,7 @@ TOOLS: tuple[Tool, ...] = (
             },
             required=["session_id"],
         ),
-        output_model=TimelinePage,
+        output_model="TimelinePage",
         read_only=True,
         run=_get_session_timeline,
     ),
@@ -606,7 +620,7 @@ TOOLS_BY_NAME: Mapping[str, Tool] = {tool.name: tool for tool in TOOLS}
 
 @cache
 def tool_definitions() -> tuple[dict[str, Any], ...]:
-    """``tools/list``'s tools, built once per container (the output schemas come from pydantic)."""
+    """``tools/list``'s tools, built once per container (the output schemas from their file)."""
     return tuple(tool.definition() for tool in TOOLS)
 
 
