@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from random import Random
@@ -222,7 +222,7 @@ class Page(Generic[R]):
     """A page of a list. ``next_cursor`` is null on the last page."""
 
     items: Sequence[R]
-    next_cursor: str | None = field(default=None)
+    next_cursor: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"items": [item.to_json() for item in self.items], "next_cursor": self.next_cursor}
