@@ -218,20 +218,31 @@ CLASS_ORDER = ("steady", "bursty", "at-the-limit")
 
 
 def _rate_limiter(r: Mapping[str, Any]) -> list[str]:
-    accuracy_rows = []
+    accuracy_rows, cost_rows = [], []
     for limit, classes in r["accuracy"].items():
         for name in CLASS_ORDER:
             v = classes[name]
+            row = [f"{int(limit):,}/min", name]
             accuracy_rows.append(
                 [
-                    f"{int(limit):,}/min",
-                    name,
+                    *row,
                     f"{v['requests']:,}",
                     f"{v['keys']:,}",
                     f"{v['refused_pct']:.2f}%",
                     _pct(v["wrongly_admitted_pct"]),
                     _pct(v["wrongly_refused_pct"]),
                     f"{v['total_admitted_diff_pct']:+.3f}%",
+                ]
+            )
+            cost_rows.append(
+                [
+                    *row,
+                    f"{v['writes_per_admitted']:.3f}",
+                    f"{v['wcu_per_admitted']:.2f}",
+                    f"{v['writes_per_refused']:.3f}",
+                    f"{v['wcu_per_refusal_write']:.2f}",
+                    f"{v['refused_locally_pct_of_refusals']:.1f}%",
+                    f"{v['max_item_bytes']:,} B",
                 ]
             )
     accuracy_header = [
@@ -244,22 +255,6 @@ def _rate_limiter(r: Mapping[str, Any]) -> list[str]:
         "wrongly refused",
         "admitted vs an exact limiter",
     ]
-    cost_rows = []
-    for limit, classes in r["accuracy"].items():
-        for name in CLASS_ORDER:
-            v = classes[name]
-            cost_rows.append(
-                [
-                    f"{int(limit):,}/min",
-                    name,
-                    f"{v['writes_per_admitted']:.3f}",
-                    f"{v['wcu_per_admitted']:.2f}",
-                    f"{v['writes_per_refused']:.3f}",
-                    f"{v['wcu_per_refusal_write']:.2f}",
-                    f"{v['refused_locally_pct_of_refusals']:.1f}%",
-                    f"{v['max_item_bytes']:,} B",
-                ]
-            )
     cost_header = [
         "limit",
         "class",
