@@ -1239,3 +1239,146 @@ def test_the_function_never_logs_a_token(
     assert READ not in out
     assert "x" * 36 not in out
     assert '"rpc_method":"tools/call"' in out
+
+
+# --- strict JSON bodies: lucent.json_body, as on ingest and the Data API (issue 17, 12) ----------
+
+RPC_PARSE_ERROR = '{"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "%s"}}'
+DUPLICATE_NAME = (
+    '{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+    '"params":{"name":"list_insights","arguments":{},"name":"list_issues"}}'
+)
+
+
+def nested(levels: int) -> str:
+    """A tools/call whose body is ``levels`` deep (envelope, params, _meta, then arrays)."""
+    arrays = levels - 3
+    deep = "[" * arrays + "]" * arrays
+    return (
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_insights",'
+        f'"arguments":{{}},"_meta":{{"deep":{deep}}}}}}}'
+    )
+
+
+STRICT_JSON: list[tuple[str, str, str]] = [
+    # (id, raw body, the exact -32700 message)
+    ("duplicate-tool-name", DUPLICATE_NAME, 'Parse error: duplicate key \\"name\\"'),
+    (
+        "duplicate-argument",
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"update_issue_status",'
+        f'"arguments":{{"issue_id":"{ROLES["issue_id"]}","status":"resolved","status":"open"}}}}}}',
+        'Parse error: duplicate key \\"status\\"',
+    ),
+    (
+        "duplicate-method",
+        '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call",'
+        '"params":{"name":"list_issues"}}',
+        'Parse error: duplicate key \\"method\\"',
+    ),
+    (
+        "duplicate-id",
+        '{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}',
+        'Parse error: duplicate key \\"id\\"',
+    ),
+    (
+        "nan-argument",
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+        '"params":{"name":"list_issues","arguments":{"limit":NaN}}}',
+        "Parse error",
+    ),
+    ("infinity-id", '{"jsonrpc":"2.0","id":-Infinity,"method":"ping"}', "Parse error"),
+    (
+        "integer-over-the-digit-limit",
+        '{"jsonrpc":"2.0","id":1' + "0" * 5000 + ',"method":"ping"}',
+        "Parse error",
+    ),
+    ("one-level-too-deep", nested(33), "Parse error: nested too deeply"),
+    # Within the 64 KiB body limit, and deeper than any interpreter's parser goes.
+    ("deeper-than-the-parser", "[" * 30_000 + "]" * 30_000, "Parse error: nested too deeply"),
+    ("bom", "\ufeff" + json.dumps(request("ping")), "Parse error"),
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(("case", "raw", "message"), STRICT_JSON, ids=[s[0] for s in STRICT_JSON])
+def test_a_body_that_is_not_strict_json_is_a_parse_error_and_runs_nothing(
+    mcp: Callable[..., Reply],
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    raw: str,
+    message: str,
+) -> None:
+    for headers in ({}, {"MCP-Protocol-Version": "2025-06-18"}, modern_headers("tools/call")):
+        reply = mcp(raw=raw, token=WRITE, headers=headers)
+        assert (reply.status, reply.body) == (400, RPC_PARSE_ERROR % message), headers
+        assert reply.headers["Content-Type"] == "application/json"
+    # No tool ran: McpToolCall is the metric of a tool that ran.
+    assert '"McpToolCall"' not in capsys.readouterr().out
+
+
+def test_a_duplicate_tool_name_is_refused_where_json_loads_ran_the_last_one(
+    mcp: Callable[..., Reply],
+) -> None:
+    # json.loads kept the last "name" and ran list_issues; the same call without the duplicate
+    # still runs list_insights.
+    assert mcp(raw=DUPLICATE_NAME).status == 400
+    single = DUPLICATE_NAME.replace(',"name":"list_issues"', "")
+    result = mcp(raw=single).json()["result"]
+    assert result["isError"] is False
+    assert result["structuredContent"]["items"][0]["id"].startswith("ins_")
+
+
+def test_the_deepest_body_accepted_is_32_levels(mcp: Callable[..., Reply]) -> None:
+    reply = mcp(raw=nested(32))
+    assert reply.status == 200, reply.body
+    assert reply.json()["result"]["isError"] is False
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_a_number_too_large_for_a_float_is_a_tool_error_not_a_crash(
+    mcp: Callable[..., Reply],
+) -> None:
+    # 1e400 is valid JSON (a float, infinite in Python): the argument check refuses it.
+    reply = mcp(
+        raw='{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+        '"params":{"name":"list_issues","arguments":{"limit":1e400}}}'
+    )
+    assert reply.status == 200
+    assert reply.json()["result"] == {
+        "content": [{"type": "text", "text": "Invalid argument 'limit': must be an integer"}],
+        "isError": True,
+    }
+
+
+def b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_a_cursor_with_a_key_twice_is_invalid(mcp: Callable[..., Reply]) -> None:
+    # Cursors are the client's bytes too: read strictly, by the Data API's service (the inner
+    # cursor) and by the tools (the wrapper with the filters only MCP applies).
+    cursor = mcp(tool_call("list_issues", {"limit": 1, "status": "open"})).json()["result"][
+        "structuredContent"
+    ]["next_cursor"]
+    wrapper = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    inner = wrapper["c"]
+    last = json.loads(base64.urlsafe_b64decode(inner + "=" * (-len(inner) % 4)))["p"]
+    forged_inner = b64(f'{{"l":"issues","f":"open","p":"{UNKNOWN_ISSUE}","p":"{last}"}}')
+    for forged in (
+        b64(f'{{"c":"{UNKNOWN_ISSUE}","c":"{inner}","x":{{"kind":null}}}}'),
+        b64(f'{{"c":"{forged_inner}","x":{{"kind":null}}}}'),
+    ):
+        result = mcp(tool_call("list_issues", {"status": "open", "cursor": forged})).json()
+        assert result["result"] == {
+            "content": [{"type": "text", "text": "Invalid cursor"}],
+            "isError": True,
+        }
+    # The same cursors without the repeated key are served.
+    honest_inner = b64(f'{{"l":"issues","f":"open","p":"{last}"}}')
+    for honest in (
+        b64(f'{{"c":"{inner}","x":{{"kind":null}}}}'),
+        b64(f'{{"c":"{honest_inner}","x":{{"kind":null}}}}'),
+    ):
+        result = mcp(tool_call("list_issues", {"status": "open", "cursor": honest})).json()
+        assert result["result"]["isError"] is False, result

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.data_api.records import (
@@ -64,7 +65,9 @@ def decode_cursor(
         raise InvalidCursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
+        # The strict reader (a client's bytes): a flat object, no key twice (InvalidJson is a
+        # ValueError).
+        data = json_body.loads(raw, max_depth=1)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor() from exc
     if (

@@ -13,15 +13,19 @@ official SDKs route):
   ``Mcp-Session-Id`` is ever issued, so nothing needs to be remembered between invocations.
 
 Batches (arrays), posted responses and malformed envelopes are -32600 with ``id: null``; bodies
-that are not JSON are -32700. Notifications are acknowledged with 202 and never acted upon.
+that are not the strict JSON every API reads (``lucent.json_body``: no duplicate key, no ``NaN``,
+at most ``MAX_JSON_DEPTH`` levels) are -32700, so the message validated is the message every
+reader sees (``json.loads`` kept the last of two ``"name"`` members and ran that tool).
+Notifications are acknowledged with 202 and never acted upon.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from lucent import json_body
 
 # --- revisions -----------------------------------------------------------------------------------
 
@@ -78,6 +82,11 @@ NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "
 
 RequestId = str | int
 
+# An envelope, params, _meta and client capabilities a few levels deep: 32 levels (the Data API's
+# bound) leaves room for any capability object a client sends.
+MAX_JSON_DEPTH = 32
+PARSE_ERROR_MESSAGE = "Parse error"
+
 
 class RpcError(Exception):
     """A JSON-RPC error for the request (or for no request: ``id`` null)."""
@@ -114,6 +123,15 @@ def unsupported_version(requested: Any) -> RpcError:
     )
 
 
+def parse_error_message(exc: json_body.InvalidJson) -> str:
+    """-32700's message: JSON-RPC's "Parse error", naming the duplicate key or the depth (what
+    the reader names on ingest and the Data API too); a syntax error stays "Parse error"."""
+    if exc.reason == json_body.INVALID_JSON:
+        return PARSE_ERROR_MESSAGE
+    detail = exc.message.removeprefix(json_body.NOT_JSON).removeprefix(": ")
+    return f"{PARSE_ERROR_MESSAGE}: {detail}"
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 
@@ -130,11 +148,9 @@ class Message:
 def parse_message(body: str) -> Message:
     """The single JSON-RPC request or notification of a POST body; RpcError otherwise."""
     try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers bad JSON and integer literals too long to convert; deep nesting
-        # raises RecursionError.
-        raise RpcError(PARSE_ERROR, "Parse error") from exc
+        decoded = json_body.loads(body, max_depth=MAX_JSON_DEPTH)
+    except json_body.InvalidJson as exc:
+        raise RpcError(PARSE_ERROR, parse_error_message(exc)) from exc
     if isinstance(decoded, list):
         raise RpcError(
             INVALID_REQUEST, "Batch requests are not supported: send one JSON-RPC message per POST"

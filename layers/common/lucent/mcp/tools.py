@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from lucent import json_body
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.data_api.records import (
@@ -175,7 +176,9 @@ def _unwrap_cursor(cursor: str | None, extra: Mapping[str, str | None]) -> str |
     if cursor is None:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        # The strict reader, as for bodies: the agent's bytes; the wrapped filters are one level.
+        data = json_body.loads(raw, max_depth=2)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor() from exc
     if (
