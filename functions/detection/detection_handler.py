@@ -11,8 +11,11 @@ sixth of what the function adds to ``import boto3`` (docs/performance.md, sectio
 
 A message fails (and is retried) when: an earlier batch of the session has not arrived yet
 (``SequenceGap``, given up after a few deliveries), S3 or DynamoDB failed
-(``DetectionUnavailable``), or conflicts kept coming. The ``s3:TestEvent`` that S3 sends when
-the notification is configured is acknowledged and ignored.
+(``DetectionUnavailable``), conflicts kept coming, or the invocation's time ran low
+(``OutOfTime``). Time is checked before each message and between a session's batches: with less
+than ``MIN_REMAINING_MS`` left, the messages not yet done are reported as failures, so SQS
+retries only those instead of the whole batch after a timeout. The ``s3:TestEvent`` that S3
+sends when the notification is configured is acknowledged and ignored.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from urllib.parse import unquote_plus
 
 from lucent.aws import dynamodb_client, s3_client
 from lucent.container import per_container
-from lucent.detection.service import DetectionService
+from lucent.detection.service import MIN_REMAINING_MS, DetectionService
 from lucent.detection.store import DetectionStore
-from lucent.errors import SequenceGap
+from lucent.errors import OutOfTime, SequenceGap
 from lucent.observability import logger
 from lucent.settings import get_settings
 
@@ -59,13 +62,18 @@ def object_keys(body: str) -> list[str]:
     return keys
 
 
-def record_handler(record: Mapping[str, Any]) -> None:
+def record_handler(
+    record: Mapping[str, Any], time_left_ms: Callable[[], int] | None = None
+) -> None:
     receive_count = int(record["attributes"]["ApproximateReceiveCount"] or 1)
     for key in object_keys(record["body"]):
         try:
-            outcome = service().handle_object(key, receive_count)
+            outcome = service().handle_object(key, receive_count, time_left_ms)
         except SequenceGap as exc:
             logger.info("batch waits for an earlier one", extra={"key": key, "reason": str(exc)})
+            raise
+        except OutOfTime as exc:
+            logger.info("out of time, retried", extra={"key": key, "reason": str(exc)})
             raise
         if outcome is None:
             logger.warning("not a replay object key", extra={"key": key})
@@ -82,22 +90,33 @@ def record_handler(record: Mapping[str, Any]) -> None:
                 "duplicate": outcome.duplicate,
                 "signals": outcome.signals,
                 "dropped_signals": outcome.dropped_signals,
+                "dropped_entries": outcome.dropped_entries,
+                "poisoned": outcome.poisoned,
                 "conflicts": outcome.conflicts,
             },
         )
 
 
 def partial_batch_response(
-    event: Mapping[str, Any], handle: Callable[[Mapping[str, Any]], None]
+    event: Mapping[str, Any],
+    handle: Callable[[Mapping[str, Any]], None],
+    time_left_ms: Callable[[], int] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """``handle`` each SQS record in order; every record it raised on is reported for SQS to
-    retry. A batch where all fail is still an answer, not an invocation error: SQS would otherwise
-    retry the messages that succeeded too. An event without records is not an SQS batch."""
+    retry, and so is every record not started because less than MIN_REMAINING_MS was left. A
+    batch where all fail is still an answer, not an invocation error: SQS would otherwise retry
+    the messages that succeeded too. An event without records is not an SQS batch."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not records or not isinstance(records, list):
         raise ValueError("Invalid event format: not an SQS batch (no Records)")
     failed: list[dict[str, str]] = []
-    for record in records:
+    for position, record in enumerate(records):
+        if time_left_ms is not None and time_left_ms() < MIN_REMAINING_MS:
+            failed += [{"itemIdentifier": r["messageId"]} for r in records[position:]]
+            logger.info(
+                "out of time, messages handed back", extra={"count": len(records) - position}
+            )
+            break
         try:
             handle(record)
         except Exception:  # any failure is the message's: SQS retries it
@@ -109,4 +128,7 @@ def partial_batch_response(
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext
 ) -> dict[str, list[dict[str, str]]]:
-    return partial_batch_response(event, record_handler)
+    time_left = context.get_remaining_time_in_millis
+    return partial_batch_response(
+        event, lambda record: record_handler(record, time_left), time_left
+    )

@@ -13,6 +13,7 @@ import pytest
 from lucent.data_api.models import PageParams
 from lucent.detection.insights import IssueRow, derive
 from lucent.detection.service import replay_key
+from lucent.errors import OutOfTime
 from tests.conftest import load_function
 from tests.unit.test_detection import T0, click, element, load_events, meta, move, page
 from tests.unit.test_detection_store import ORG, Rig
@@ -60,6 +61,13 @@ class Context:
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:DetectionFunction"
     aws_request_id = "req-1"
+
+    def __init__(self, remaining_ms: list[int] | None = None) -> None:
+        # What get_remaining_time_in_millis answers, call after call (the last one stays).
+        self.remaining_ms = list(remaining_ms or [20_000])
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms.pop(0) if len(self.remaining_ms) > 1 else self.remaining_ms[0]
 
 
 def test_partial_failures_name_only_the_waiting_batch(
@@ -149,3 +157,44 @@ def test_a_spike_is_three_times_the_daily_average_of_the_week_before() -> None:
     quiet = row("iss_C", {"h2026113009": 4})  # under the minimum of 5
     titles = {i.title: i.related_issue_ids for i in derive("org", [spiking, steady, quiet], now)}
     assert titles["1 issue spiking in the last 24 hours"] == ["iss_A"]
+
+
+def test_records_left_when_time_runs_low_are_reported_unprocessed(
+    aws: dict[str, str], dynamodb: Any, s3: Any
+) -> None:
+    """Issue 17, finding 1: before time runs out, the rest of the batch is handed back to SQS
+    (only those messages) instead of the invocation timing out and the whole batch coming back."""
+    rig = Rig(dynamodb, s3)
+    handler = load_function("DetectionFunction")
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    keys = [rig.upload(f"t{n}", 0, [*start, click(1000, 10), move(9000)]) for n in range(3)]
+    plenty, low = 19_000, 1_000
+    context = Context([plenty, plenty, low])
+    result = handler(sqs_event([notification(k) for k in keys]), context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert {k[0]: i.occurrences for k, i in rig.issues().items()} == {"dead_click": 1}
+    # The handed-back messages, delivered again, count once each.
+    result = handler(sqs_event([notification(k) for k in keys], receive_count=2), Context())
+    assert result == {"batchItemFailures": []}
+    assert {k[0]: i.occurrences for k, i in rig.issues().items()} == {"dead_click": 3}
+
+
+def test_a_session_with_many_stored_batches_stops_between_batches_when_time_runs_low(
+    aws: dict[str, str], dynamodb: Any, s3: Any
+) -> None:
+    rig = Rig(dynamodb, s3)
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    keys = [rig.upload("many", 0, start)]
+    keys += [rig.upload("many", n, [click(n * 10_000, 10)]) for n in range(1, 6)]
+    left = [19_000, 19_000, 19_000, 1_000]
+    with pytest.raises(OutOfTime):
+        rig.service.handle_object(
+            keys[0], time_left_ms=lambda: left.pop(0) if len(left) > 1 else 1_000
+        )
+    state = rig.store.load_session(ORG, "many")
+    assert state is not None
+    assert state.next_seq == 3
+    outcome = rig.service.handle_object(keys[0], time_left_ms=lambda: 19_000)
+    assert outcome is not None
+    assert outcome.processed == [3, 4, 5]
+    assert {k[0]: i.occurrences for k, i in rig.issues().items()} == {"dead_click": 4}

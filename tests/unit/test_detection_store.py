@@ -10,23 +10,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
 from lucent.auth.credentials import CredentialKind, Principal
 from lucent.contract import READ_SCOPE
-from lucent.data_api.models import IssueListParams, IssueStatus, SignalListParams
+from lucent.data_api.models import IssueListParams, IssueStatus, SignalListParams, TimelineParams
 from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
 from lucent.detection import service as detection_service
 from lucent.detection.service import DetectionService, replay_key
-from lucent.detection.store import DetectionStore, decode_batch_object
-from lucent.errors import SequenceGap
+from lucent.detection.store import DetectionStore, SessionRecord, decode_batch_object
+from lucent.errors import PoisonBatch, SequenceGap
 from lucent.ingest import batch as ingest_batch
 from lucent_dev import template as tpl
 from tests.conftest import REGION
-from tests.unit.test_detection import GOLDEN, T0, click, element, load_events, meta, move, page
+from tests.unit.test_detection import (
+    GOLDEN,
+    T0,
+    click,
+    console_error,
+    element,
+    load_events,
+    meta,
+    move,
+    page,
+)
 
 ORG = "org_detect"
 TABLE = tpl.physical_name("DataTable")
@@ -430,3 +441,196 @@ def test_stored_objects_decode_with_a_cap() -> None:
 
 def test_session_id_rule_is_ingests() -> None:
     assert detection_service.SESSION_ID.pattern == ingest_batch.SESSION_ID.pattern
+
+
+# --- bounds (issue 17: findings 2 and 3) ---------------------------------------------------------
+
+
+class RunAway(Exception):
+    pass
+
+
+class Calls:
+    """Counts the AWS operations a client makes (botocore's own event hook, not our code); past
+    ``limit`` calls of one operation it raises, so a loop that would run ~10^10 times ends."""
+
+    def __init__(self, *clients: Any, limit: int = 500) -> None:
+        self.counts: dict[str, int] = {}
+        self.params: list[tuple[str, dict[str, Any]]] = []
+        self.limit = limit
+        for client in clients:
+            client.meta.events.register("before-parameter-build.*.*", self._seen)
+
+    def _seen(self, model: Any, params: Any, **_: Any) -> None:
+        self.counts[model.name] = self.counts.get(model.name, 0) + 1
+        self.params.append((model.name, params))
+        if self.counts[model.name] > self.limit:
+            raise RunAway(f"more than {self.limit} {model.name} calls")
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.params.clear()
+
+    def writes(self) -> int:
+        names = ("UpdateItem", "TransactWriteItems", "PutItem", "BatchWriteItem")
+        return sum(self.counts.get(n, 0) for n in names)
+
+
+def watermark(rig: Rig, session: str) -> int:
+    item = rig.dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": f"SESSION#{session}"}}
+    )["Item"]
+    return int(item["next_seq"]["N"])
+
+
+def test_a_far_future_sequence_is_a_poison_batch_not_a_watermark_move(rig: Rig) -> None:
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    rig.deliver([rig.upload("victim", 0, start)])
+    far = rig.upload("victim", 9_999_999_999, [click(1000, 10), move(9000)])
+    calls = Calls(rig.s3, rig.dynamodb)
+    outcome = rig.service.handle_object(
+        far, receive_count=detection_service.GAP_SKIP_AFTER_RECEIVES
+    )
+    assert outcome is not None
+    assert (outcome.poisoned, outcome.skipped, outcome.processed) == ("too_far_ahead", [], [])
+    assert calls.counts.get("GetObject", 0) == 0
+    assert calls.writes() == 0
+    assert watermark(rig, "victim") == 1
+    # The browser's next batch is still detected.
+    rig.deliver([rig.upload("victim", 1, [click(1000, 10), move(9000)])])
+    assert watermark(rig, "victim") == 2
+    assert by_kind(rig) == {"dead_click": (1, 1, 1)}
+
+
+def test_a_gap_is_given_up_in_one_step(rig: Rig) -> None:
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    rig.deliver([rig.upload("g2", 0, start)])
+    ahead = detection_service.MAX_SEQUENCE_GAP
+    key = rig.upload("g2", ahead, [click(1000, 10), move(9000)])
+    calls = Calls(rig.s3, rig.dynamodb)
+    outcome = rig.service.handle_object(
+        key, receive_count=detection_service.GAP_SKIP_AFTER_RECEIVES
+    )
+    assert outcome is not None
+    assert (outcome.skipped, outcome.processed) == (list(range(1, ahead)), [ahead])
+    # one listing finds what exists; the missing batches are given up by one commit
+    assert calls.counts.get("ListObjectsV2") == 1
+    assert calls.counts["GetObject"] == 3  # the first missing one, the batch, the one after it
+    writes = ("UpdateItem", "PutItem", "BatchWriteItem", "TransactWriteItems")
+    # the skip; then the batch: its issue's fingerprint, signal and timeline, commit
+    assert {n: calls.counts.get(n, 0) for n in writes} == dict.fromkeys(writes, 1)
+    assert watermark(rig, "g2") == ahead + 1
+    assert by_kind(rig) == {"dead_click": (1, 1, 1)}
+
+
+def _item_sizes(dynamodb: Any) -> list[int]:
+    """Each item's size as DynamoDB counts it, near enough: names plus value bytes."""
+
+    def size(value: Any) -> int:
+        kind, inner = next(iter(value.items()))
+        if kind == "M":
+            return sum(len(k) + size(v) for k, v in inner.items())
+        if kind == "L":
+            return sum(size(v) for v in inner)
+        return len(inner) if isinstance(inner, bytes) else len(str(inner).encode())
+
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    return [sum(len(k) + size(v) for k, v in item.items()) for item in items]
+
+
+def test_a_batch_whose_timeline_outgrows_an_item_is_stored_in_parts(rig: Rig) -> None:
+    label = "L" * 80
+    start = [meta(0), page(element(10, "div", label))]
+    clicks = [click(1000 + 10_000 * n, 10) for n in range(4990)]  # no bursts: 10 s apart
+    key = rig.upload("big", 0, [*start, *clicks])
+    rig.service.handle_object(key)
+    assert watermark(rig, "big") == 1
+    assert max(_item_sizes(rig.dynamodb)) < 400 * 1024
+    entries = _walk_timeline(rig, "big")
+    assert len(entries) == 1 + 4990
+    assert [e.text for e in entries if e.kind.value == "click"] == [label] * 4990
+
+
+def _walk_timeline(rig: Rig, session: str, limit: int = 100, **window: Any) -> list[Any]:
+    out: list[Any] = []
+    cursor = None
+    while True:
+        params = TimelineParams(limit=limit, cursor=cursor, **window)
+        page = rig.data.session_timeline(rig.reader, session, params)
+        out += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+def test_a_batch_the_detector_raises_on_is_recorded_skipped_and_passed(rig: Rig) -> None:
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    rig.deliver([rig.upload("p1", 0, start)])
+    # A click in year 3,000,000: no date has it, on every delivery.
+    bad = rig.upload("p1", 1, [click(10**17, 10), move(10**17 + 9000)])
+    outcome = rig.service.handle_object(bad)
+    assert outcome is not None
+    assert (outcome.poisoned, outcome.skipped, outcome.processed) == ("ValueError", [1], [])
+    assert watermark(rig, "p1") == 2
+    rig.deliver([rig.upload("p1", 2, [click(1000, 10), move(9000)])])
+    assert by_kind(rig) == {"dead_click": (1, 1, 1)}
+    state = rig.dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": "SESSION#p1"}}
+    )["Item"]
+    assert (state["poison_batches"], state["last_poison_seq"]) == ({"N": "1"}, {"N": "1"})
+
+
+def test_a_write_dynamodb_refuses_is_a_poison_batch(rig: Rig) -> None:
+    start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
+    rig.deliver([rig.upload("p2", 0, start)])
+
+    def refuse(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ValidationException", "Message": "Item size has exceeded"}},
+            "BatchWriteItem",
+        )
+
+    rig.dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", refuse)
+    outcome = rig.service.handle_object(rig.upload("p2", 1, [click(1000, 10), move(9000)]))
+    rig.dynamodb.meta.events.unregister("before-call.dynamodb.BatchWriteItem", refuse)
+    assert outcome is not None
+    assert (outcome.poisoned, outcome.skipped) == ("ValidationException", [1])
+    assert watermark(rig, "p2") == 2
+    assert by_kind(rig) == {}
+
+
+def test_a_state_over_an_item_drops_the_mirror_then_refuses(rig: Rig) -> None:
+    import os
+
+    noise = os.urandom(300 * 1024).hex()  # incompressible
+    record = SessionRecord(next_seq=1, detector={"mirror": [noise], "clicks": 1})
+    rig.store.commit(ORG, "st1", 0, record, [], now="2026-12-07T00:00:00Z")
+    loaded = rig.store.load_session(ORG, "st1")
+    assert loaded is not None
+    assert (loaded.next_seq, loaded.detector) == (1, {"mirror": [], "clicks": 1})
+    huge = SessionRecord(next_seq=2, detector={"pending": [noise]})
+    with pytest.raises(PoisonBatch):
+        rig.store.commit(ORG, "st1", 1, huge, [], now="2026-12-07T00:00:00Z")
+    assert max(_item_sizes(rig.dynamodb)) < 400 * 1024
+
+
+def test_an_issue_update_stays_within_dynamodb_expression_limits(rig: Rig) -> None:
+    hour = 3_600_000
+    first = [meta(0), *[console_error(n * hour, "boom") for n in range(300)]]
+    rig.deliver([rig.upload("h1", 0, first)])
+    later = [console_error(300 * hour + n * hour, "boom") for n in range(300)]
+    calls = Calls(rig.dynamodb)
+    rig.deliver([rig.upload("h1", 1, later)])
+    (_, transaction) = next(p for p in calls.params if p[0] == "TransactWriteItems")
+    assert len(transaction["TransactItems"]) == 2  # the state, the issue
+    for action in transaction["TransactItems"]:
+        for part in action.values():
+            for name in ("UpdateExpression", "ConditionExpression"):
+                assert len(part.get(name, "")) <= 4096, name
+    item = rig.dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"ORG#{ORG}"}, ":p": {"S": "ISSUE#"}},
+    )["Items"][0]
+    assert int(item["occurrences"]["N"]) == 600
+    assert len(item["occ_hours"]["M"]) <= detection_service.MAX_HOURS_KEPT

@@ -11,7 +11,7 @@ import pytest
 from lucent.auth.credentials import CredentialKind
 from tests.conftest import load_function
 from tests.unit.test_data_api import ORG_A, ORG_B, READ_A, invoke, principal_for
-from tests.unit.test_detection import SECRET, load_events
+from tests.unit.test_detection import SECRET, click, element, load_events, meta, page
 from tests.unit.test_detection_store import Rig, split
 from tests.unit.test_openapi import check_against_document
 
@@ -149,3 +149,44 @@ def test_errors(detected: Rig, options: dict[str, Any], status: int, body: Any) 
         assert result.json() == body
     if status == 405:
         assert result.headers["Allow"] == "GET"
+
+
+def test_the_timeline_is_sorted_by_replay_time_across_batches_and_pages(
+    aws: dict[str, str], dynamodb: Any, s3: Any
+) -> None:
+    """Issue 17, finding 13: a rage burst straddling two batches is emitted at its third click
+    (batch 1) but points at its first (batch 0): the signal sits right after that click."""
+    rig = Rig(dynamodb, s3, org=ORG_A)
+    start = [meta(0), page(element(20, "div", "Photo"), element(30, "div", "Other"))]
+    rig.deliver(
+        [
+            rig.upload("burst", 0, [*start, click(1000, 20), click(1500, 20)]),
+            rig.upload(
+                "burst", 1, [click(2000, 20), click(2100, 30, x=900), click(2100, 30, x=900)]
+            ),
+        ]
+    )
+    fn = load_function("DataApiFunction")
+    everything = get(fn, "burst", query={"limit": "100"}).json()["items"]
+    shown = [(e["replay_timestamp_ms"], e["kind"], e["signal_kind"]) for e in everything]
+    assert shown == [
+        (0, "page_view", None),
+        (1000, "click", None),
+        (1000, "signal", "rage_click"),
+        (1500, "click", None),
+        (2000, "click", None),
+        (2100, "click", None),
+        (2100, "click", None),
+    ]
+    walked: list[Any] = []
+    cursor = None
+    while True:
+        query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        page_ = get(fn, "burst", query=query).json()
+        walked += page_["items"]
+        cursor = page_["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == everything
+    window = get(fn, "burst", query={"from_ms": "1000", "to_ms": "1500"}).json()["items"]
+    assert [e["replay_timestamp_ms"] for e in window] == [1000, 1000, 1500]

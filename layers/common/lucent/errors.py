@@ -234,3 +234,12 @@ class IssueWriteConflict(Exception):
 
 class SequenceGap(Exception):
     """A later batch arrived before an earlier one: wait for the earlier one (retried)."""
+
+
+class PoisonBatch(Exception):
+    """A batch whose processing fails the same way every time (content DynamoDB refuses, or the
+    detector raising on it): recorded, skipped, and the watermark moved past it."""
+
+
+class OutOfTime(Exception):
+    """The invocation's remaining time ran low between batches: the message is retried."""

@@ -41,7 +41,8 @@ from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
 from lucent.ingest.batch import SESSION_ID
 
 ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
-TIMELINE_POSITION = re.compile(r"^\d{10}\.\d{5}$")
+# A timeline position: replay ms, batch sequence, index in the batch (the tie order).
+TIMELINE_POSITION = re.compile(r"^\d{1,16}\.\d{10}\.\d{1,7}$")
 # Stored compact timeline keys -> the response's field names.
 _TIMELINE_FIELDS = {"t": "replay_timestamp_ms", "k": "kind", "kind": "signal_kind"}
 SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
@@ -141,8 +142,9 @@ class DataService:
     def session_timeline(
         self, principal: Principal, session_id: str, params: TimelineParams
     ) -> Page[TimelineEntry]:
-        """What happened in a session, in order. Another organization's session, an unknown
-        one and a malformed id are the same 404."""
+        """What happened in a session, sorted by ``replay_timestamp_ms``; entries of the same
+        millisecond in the order detection emitted them (a click before the signal about it).
+        Another organization's session, an unknown one and a malformed id are the same 404."""
         require_scope(principal, READ_SCOPE)
         window = f"{session_id}|{params.from_ms}|{params.to_ms}"
         position = _after(params.cursor, "timeline", window, TIMELINE_POSITION)
@@ -152,8 +154,8 @@ class DataService:
             raise SessionNotFound()
         after = None
         if position is not None:
-            sequence, index = position.split(".")
-            after = (int(sequence), int(index))
+            at_ms, sequence, index = position.split(".")
+            after = (int(at_ms), int(sequence), int(index))
         found, more = self._store.query_timeline(
             principal.org_id,
             session_id,
@@ -162,11 +164,12 @@ class DataService:
             to_ms=params.to_ms,
             limit=params.limit,
         )
-        items = [_timeline_entry(entry) for _, _, entry in found]
+        items = [_timeline_entry(entry) for _, entry in found]
         cursor = None
         if more and found:
-            last_sequence, last_index, _ = found[-1]
-            cursor = encode_cursor("timeline", window, f"{last_sequence:010d}.{last_index:05d}")
+            (last_ms, last_sequence, last_index), _ = found[-1]
+            last = f"{last_ms}.{last_sequence:010d}.{last_index}"
+            cursor = encode_cursor("timeline", window, last)
         return Page(items=items, next_cursor=cursor)
 
     def list_insights(self, principal: Principal, params: PageParams) -> Page[Insight]:

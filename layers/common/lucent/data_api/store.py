@@ -20,7 +20,9 @@ own organization, so no input can reach another organization's partition.
 
 from __future__ import annotations
 
+import heapq
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -371,54 +373,63 @@ class DataStore:
         self,
         org_id: str,
         session_id: str,
-        after: tuple[int, int] | None,
+        after: tuple[int, int, int] | None,
         *,
         from_ms: int | None,
         to_ms: int | None,
         limit: int,
-    ) -> tuple[list[tuple[int, int, dict[str, Any]]], bool]:
-        """Entries ``(sequence, index, entry)`` in stored order after position ``after``, within
-        [from_ms, to_ms]; reads chunk items (one per batch) until ``limit + 1`` are found."""
+    ) -> tuple[list[tuple[tuple[int, int, int], dict[str, Any]]], bool]:
+        """The first ``limit`` entries after position ``after`` within [from_ms, to_ms], in
+        timeline order: by ``t`` (replay ms), ties in the order detection emitted them
+        (sequence, then index in the batch). Positions are ``(t, sequence, index)``.
+
+        Detection emits an entry when it decides it (a signal at the click that completes a
+        burst, pointing back at the first), so no stored order is time order: every part that
+        may hold an entry of the page is read (a filter on its ``t_first``/``t_last`` leaves the
+        others out) and the smallest positions kept. Detection bounds what one session stores
+        (lucent.detection.store.MAX_TIMELINE_BYTES), which bounds this read."""
         prefix = f"SESSION#{session_id}#TL#"
-        start = after[0] if after is not None else 0
+        values: dict[str, Any] = {":pk": _s(org_pk(org_id)), ":prefix": _s(prefix)}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :start AND :end",
-            "ExpressionAttributeValues": {
-                ":pk": _s(org_pk(org_id)),
-                ":start": _s(f"{prefix}{start:010d}"),
-                ":end": _s(f"{prefix}~"),
-            },
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": values,
         }
+        lowest = max(from_ms or 0, after[0] if after is not None else 0)
         filters = []
-        if from_ms is not None:
+        if lowest > 0:
             filters.append("t_last >= :from")
-            kwargs["ExpressionAttributeValues"][":from"] = _n(from_ms)
+            values[":from"] = _n(lowest)
         if to_ms is not None:
             filters.append("t_first <= :to")
-            kwargs["ExpressionAttributeValues"][":to"] = _n(to_ms)
+            values[":to"] = _n(to_ms)
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
-        found: list[tuple[int, int, dict[str, Any]]] = []
-        while len(found) <= limit:
+
+        def wanted(position: tuple[int, int, int]) -> bool:
+            t = position[0]
+            if (from_ms is not None and t < from_ms) or (to_ms is not None and t > to_ms):
+                return False
+            return after is None or position > after
+
+        best: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+        while True:
             try:
                 response = self._client.query(**kwargs)
             except (ClientError, BotoCoreError) as exc:
                 logger.exception("data table query failed")
                 raise ServiceUnavailable() from exc
-            for item in response.get("Items", []):
-                sequence = int(item["sk"]["S"][len(prefix) :])
-                for index, entry in enumerate(json.loads(item["entries"]["S"])):
-                    if after is not None and (sequence, index) <= after:
-                        continue
-                    t = int(entry.get("t", 0))
-                    if (from_ms is not None and t < from_ms) or (to_ms is not None and t > to_ms):
-                        continue
-                    found.append((sequence, index, entry))
+            found = [
+                (position, entry)
+                for item in response.get("Items", [])
+                for position, entry in _timeline_entries(item, prefix)
+                if wanted(position)
+            ]
+            best = heapq.nsmallest(limit + 1, best + found, key=lambda pair: pair[0])
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return found[:limit], len(found) > limit
+        return best[:limit], len(best) > limit
 
     # loading (demo data, migrations): never used by the API function
 
@@ -445,3 +456,22 @@ class DataStore:
                 except (ClientError, BotoCoreError) as exc:
                     raise ServiceUnavailable() from exc
                 pending = dict(response.get("UnprocessedItems") or {})
+
+
+def _timeline_entries(
+    item: dict[str, Any], prefix: str
+) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
+    """A timeline part's entries with their positions. Parts (``…#TL#{seq}#{part}``) hold gzip
+    JSON and the batch index of their first entry; a chunk written before parts existed
+    (``…#TL#{seq}``) holds a whole batch's entries as JSON text."""
+    sequence = int(item["sk"]["S"][len(prefix) : len(prefix) + 10])
+    if "entries_gz" in item:
+        entries = json.loads(zlib.decompress(item["entries_gz"]["B"], wbits=31))  # gzip
+        first = int(item["i0"]["N"])
+    else:
+        entries = json.loads(item["entries"]["S"])
+        first = 0
+    return [
+        ((int(entry.get("t", 0)), sequence, first + index), entry)
+        for index, entry in enumerate(entries)
+    ]

@@ -11,6 +11,12 @@ order* from the watermark on, as far as the stored objects go:
 * processing a batch is a pure function of (state, batch), and its result is committed with the
   watermark's advance in one conditional write: of two invocations doing the same batch, one
   commits and the other sees ``SessionStateConflict`` and moves on.
+
+Every cost is bounded by construction (docs/detection.md, "Bounds"): a batch more than
+``MAX_SEQUENCE_GAP`` ahead of the watermark is not waited for and never moves it; a gap is given
+up in one step (one listing, one commit); a batch that fails the same way every time is a
+poison batch, recorded and skipped; and the loop stops between batches when the invocation's
+time runs low (``OutOfTime``: the message is retried and goes on from the watermark).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from lucent.auth.credentials import ORG_ID_PATTERN
@@ -28,13 +35,23 @@ from lucent.detection import rules
 from lucent.detection.detector import BatchFindings, DetectedSignal, SessionDetector
 from lucent.detection.ids import deterministic_id, hour_bucket, iso
 from lucent.detection.store import (
+    MAX_TIMELINE_BYTES,
     DetectionStore,
     IssueChange,
     SessionRecord,
+    fit_state,
     signal_item,
-    timeline_item,
+    timeline_parts,
 )
-from lucent.errors import IssueWriteConflict, SequenceGap, SessionStateConflict
+from lucent.errors import (
+    DetectionUnavailable,
+    IssueWriteConflict,
+    OutOfTime,
+    PoisonBatch,
+    SequenceGap,
+    SessionStateConflict,
+)
+from lucent.observability import logger
 
 # lucent.ingest.batch.SESSION_ID, restated to keep pydantic out of this function's cold start
 # (tests/unit/test_detection_store.py holds the two equal).
@@ -44,13 +61,29 @@ REPLAY_KEY = re.compile(r"^replays/([^/]+)/([^/]+)/(\d{10})\.json\.gz$")
 # After this many deliveries of a batch that still waits for an earlier one, the missing batches
 # are given up (the SDK never sent them, or ingest refused them) and detection moves past them.
 GAP_SKIP_AFTER_RECEIVES = 4
+# How far ahead of the watermark a batch may be and still be waited for (and, after the
+# deliveries above, have the batches before it given up). The SDK numbers batches 0, 1, 2, ...:
+# a batch further ahead is a poison batch (a forged or broken sequence). It is acknowledged and
+# recorded, never a reason to move the watermark; its object stays stored, so the session's
+# in-order pass still processes it should the watermark ever reach it.
+MAX_SEQUENCE_GAP = 64
+# The loop starts another batch only with this much of the invocation left: more than the
+# worst batch ingest accepts takes (docs/detection.md, "Bounds"; make bench).
+MIN_REMAINING_MS = 6_000
 # A transaction holds at most 100 writes: the state, and per issue an update and a user marker.
 MAX_ISSUES_PER_BATCH = 40
 MAX_CONFLICT_RETRIES = 8
 # Hourly occurrence counters older than this are dropped when an issue is updated (insights
 # compare the last 24 hours with the 7 days before).
 HOURS_KEPT_MS = 8 * 24 * 3600 * 1000
+HOUR_MS = 3600 * 1000
 MAX_STALE_HOURS_PER_UPDATE = 24
+# At most this many hourly counters are added by one batch (its latest hours): each is one
+# clause of the issue's update, whose expression DynamoDB caps at 4 KB.
+MAX_NEW_HOURS_PER_UPDATE = 24
+# So an issue holds at most the window's hours, as many gone stale and not yet removed, and one
+# batch's new ones (docs/detection.md, "Bounds").
+MAX_HOURS_KEPT = 2 * (HOURS_KEPT_MS // HOUR_MS + 1) + MAX_NEW_HOURS_PER_UPDATE
 
 
 def replay_key(org_id: str, session_id: str, sequence: int) -> str:
@@ -79,8 +112,10 @@ class Outcome:
     skipped: list[int] = field(default_factory=list)
     signals: int = 0
     dropped_signals: int = 0
+    dropped_entries: int = 0  # timeline entries past the session's MAX_TIMELINE_BYTES
     conflicts: int = 0
     duplicate: bool = False
+    poisoned: str | None = None  # why the last poison batch met was one (a code, no content)
 
 
 def _now_ms() -> int:
@@ -92,8 +127,14 @@ class DetectionService:
         self._store = store
         self._clock = clock
 
-    def handle_object(self, key: str, receive_count: int = 1) -> Outcome | None:
-        """Process what a notification for ``key`` makes processable. None: not a replay key."""
+    def handle_object(
+        self,
+        key: str,
+        receive_count: int = 1,
+        time_left_ms: Callable[[], int] | None = None,
+    ) -> Outcome | None:
+        """Process what a notification for ``key`` makes processable. None: not a replay key.
+        ``time_left_ms``: the invocation's remaining time, checked before each batch."""
         parsed = parse_replay_key(key)
         if parsed is None:
             return None
@@ -106,26 +147,78 @@ class DetectionService:
             current = record.next_seq
             if current > sequence and not outcome.processed and not outcome.skipped:
                 outcome.duplicate = True
-            batch = self._store.read_batch(replay_key(org_id, session_id, current))
-            if batch is None:
-                if current >= sequence:
-                    return outcome  # done, and nothing stored after it (yet)
-                if receive_count < GAP_SKIP_AFTER_RECEIVES:
-                    raise SequenceGap(f"waiting for sequence {current} before {sequence}")
-                batch = {"events": []}  # give the missing batch up: an empty one in its place
-                outcome.skipped.append(current)
+            if sequence - current > MAX_SEQUENCE_GAP:
+                outcome.poisoned = "too_far_ahead"
+                _log_poison(outcome, sequence, "too_far_ahead")
+                return outcome
             try:
-                signals, dropped, record = self._apply(org_id, session_id, current, record, batch)
+                batch = self._store.read_batch(replay_key(org_id, session_id, current))
+                if batch is None:
+                    if current >= sequence:
+                        return outcome  # done, and nothing stored after it (yet)
+                    if receive_count < GAP_SKIP_AFTER_RECEIVES:
+                        raise SequenceGap(f"waiting for sequence {current} before {sequence}")
+                    # Give the missing batches up, all in one step, up to the next stored one.
+                    found = self._store.next_stored_sequence(org_id, session_id, current)
+                    if found is None or found > sequence:
+                        return outcome  # this notification's object is gone (expired)
+                    record = self._skip(org_id, session_id, current, found, record)
+                    outcome.skipped += range(current, found)
+                    continue
+                if time_left_ms is not None and time_left_ms() < MIN_REMAINING_MS:
+                    # A stored batch is left: fail the message so that its retry goes on.
+                    raise OutOfTime(f"stopped before sequence {current}")
+                signals, dropped, entries_dropped, record = self._apply(
+                    org_id, session_id, current, record, batch
+                )
             except (SessionStateConflict, IssueWriteConflict):
                 outcome.conflicts += 1
                 if outcome.conflicts > MAX_CONFLICT_RETRIES:
                     raise
                 record = None
                 continue
+            except PoisonBatch as exc:
+                record = self._poison(outcome, current, record, str(exc))
+                continue
             if batch.get("events"):
                 outcome.processed.append(current)
             outcome.signals += signals
             outcome.dropped_signals += dropped
+            outcome.dropped_entries += entries_dropped
+
+    def _skip(
+        self, org_id: str, session_id: str, current: int, found: int, record: SessionRecord
+    ) -> SessionRecord:
+        """Move the watermark from ``current`` to ``found``, the state unchanged."""
+        moved = _advanced(record, found)
+        self._store.commit(org_id, session_id, current, moved, [], now=iso(self._clock()))
+        return moved
+
+    def _poison(
+        self, outcome: Outcome, current: int, record: SessionRecord, reason: str
+    ) -> SessionRecord | None:
+        """Record the batch at ``current`` as poison and move past it with the state from before
+        it (which fitted, since it was stored). None after a conflict: reload."""
+        outcome.poisoned = reason
+        _log_poison(outcome, current, reason)
+        moved = _advanced(record, current + 1)
+        try:
+            self._store.commit(
+                outcome.org_id,
+                outcome.session_id,
+                current,
+                moved,
+                [],
+                now=iso(self._clock()),
+                poisoned=current,
+            )
+        except SessionStateConflict:
+            outcome.conflicts += 1
+            if outcome.conflicts > MAX_CONFLICT_RETRIES:
+                raise
+            return None
+        outcome.skipped.append(current)
+        return moved
 
     # --- one batch ------------------------------------------------------------------------------
 
@@ -136,7 +229,24 @@ class DetectionService:
         sequence: int,
         record: SessionRecord,
         batch: dict[str, Any],
-    ) -> tuple[int, int, SessionRecord]:
+    ) -> tuple[int, int, int, SessionRecord]:
+        """Signals kept and dropped, timeline entries dropped, and the committed record.
+        PoisonBatch for an error this batch would raise on every delivery."""
+        try:
+            return self._apply_batch(org_id, session_id, sequence, record, batch)
+        except (DetectionUnavailable, SessionStateConflict, IssueWriteConflict, PoisonBatch):
+            raise
+        except Exception as exc:  # raised by page content: the same on every delivery
+            raise PoisonBatch(type(exc).__name__) from exc
+
+    def _apply_batch(
+        self,
+        org_id: str,
+        session_id: str,
+        sequence: int,
+        record: SessionRecord,
+        batch: dict[str, Any],
+    ) -> tuple[int, int, int, SessionRecord]:
         detector = SessionDetector(record.detector)
         findings = detector.feed(batch["events"])
         kept, dropped = _cap_issues(findings)
@@ -185,20 +295,25 @@ class DetectionService:
             signal_ids[index] = (signal_id, issue_id)
             items.append(signal_item(org_id, signal_id, issue_id, session_id, signal))
         entries = _timeline(findings, signal_ids)
-        if entries:
-            items.append(timeline_item(org_id, session_id, sequence, entries))
+        parts, used, entries_dropped = timeline_parts(
+            org_id, session_id, sequence, entries, MAX_TIMELINE_BYTES - record.timeline_bytes
+        )
+        items += parts
+        # Checked before anything is written: a state too large makes a poison batch.
+        new_record = fit_state(
+            SessionRecord(
+                next_seq=sequence + 1,
+                detector=detector.state(),
+                issues=record.issues + [fp for fp in by_fp if fp not in record.issues],
+                user=user,
+                timeline_bytes=record.timeline_bytes + used,
+            )
+        )
         if items:
             self._store.put_items(items)
-
-        new_record = SessionRecord(
-            next_seq=sequence + 1,
-            detector=detector.state(),
-            issues=record.issues + [fp for fp in by_fp if fp not in record.issues],
-            user=user,
-        )
         now = iso(self._clock())
         self._store.commit(org_id, session_id, sequence, new_record, changes, now=now)
-        return len(kept), dropped, new_record
+        return len(kept), dropped, entries_dropped, new_record
 
 
 def _cap_issues(findings: BatchFindings) -> tuple[list[tuple[int, DetectedSignal]], int]:
@@ -235,7 +350,7 @@ def _change(
 ) -> IssueChange:
     first = signals[0][1]
     times = [s.timestamp_ms for _, s in signals]
-    hours = dict(Counter(hour_bucket(t) for t in times))
+    hours = _new_hours(times, snapshot.hours if snapshot is not None else None)
     sessions = 1 if first_time else 0
     if user is None:
         users, marker = sessions, None  # an anonymous session counts as its own user
@@ -251,7 +366,7 @@ def _change(
             later = sorted(iso(t) for t in times if iso(t) > snapshot.status_updated_at)
             regressed_at = later[0] if later else None
         if snapshot.hours:
-            cutoff = hour_bucket(max(times) - HOURS_KEPT_MS)
+            cutoff = _hours_cutoff(times, snapshot.hours)
             stale = sorted(h for h in snapshot.hours if h < cutoff and h not in hours)
             stale = stale[:MAX_STALE_HOURS_PER_UPDATE]
     return IssueChange(
@@ -272,6 +387,48 @@ def _change(
         snapshot=snapshot,
         regressed_at=regressed_at,
         stale_hours=stale,
+    )
+
+
+def _hours_cutoff(times: list[int], known: dict[str, int] | None) -> str:
+    """The oldest hour an issue keeps a counter for: HOURS_KEPT_MS before the newest hour seen,
+    in this batch or already counted (so a batch of old timestamps cannot grow the map)."""
+    newest = hour_bucket(max(times))
+    if known:
+        newest = max(newest, *known)
+    moment = datetime.strptime(newest, "h%Y%m%d%H").replace(tzinfo=UTC)
+    return hour_bucket(int(moment.timestamp() * 1000) - HOURS_KEPT_MS)
+
+
+def _new_hours(times: list[int], known: dict[str, int] | None) -> dict[str, int]:
+    """This batch's occurrences per hour: only hours inside the kept window, and only its
+    latest MAX_NEW_HOURS_PER_UPDATE hours (occurrences themselves are all counted)."""
+    cutoff = _hours_cutoff(times, known)
+    counts = Counter(h for h in (hour_bucket(t) for t in times) if h >= cutoff)
+    latest = sorted(counts, reverse=True)[:MAX_NEW_HOURS_PER_UPDATE]
+    return {h: counts[h] for h in sorted(latest)}
+
+
+def _advanced(record: SessionRecord, next_seq: int) -> SessionRecord:
+    return SessionRecord(
+        next_seq=next_seq,
+        detector=record.detector,
+        issues=record.issues,
+        user=record.user,
+        timeline_bytes=record.timeline_bytes,
+    )
+
+
+def _log_poison(outcome: Outcome, sequence: int, reason: str) -> None:
+    # Ids and a reason code only: never events, texts or user ids.
+    logger.warning(
+        "poison batch",
+        extra={
+            "org_id": outcome.org_id,
+            "session_id": outcome.session_id,
+            "sequence": sequence,
+            "reason": reason,
+        },
     )
 
 

@@ -10,7 +10,8 @@ item              sk                                           what
 ================  ===========================================  ==================================
 session state     ``SESSION#{session}``                        ``next_seq`` watermark, detector
                                                                state (gzip JSON, binary)
-timeline chunk    ``SESSION#{session}#TL#{sequence:010d}``     one batch's timeline entries
+timeline part     ``SESSION#{session}#TL#{sequence:010d}#{p:03d}`` one batch's timeline entries, in
+                                                               parts (gzip JSON, binary)
 fingerprint       ``ISSUEFP#{sha256(fingerprint)[:32]}``       -> ``issue_id`` (created once)
 user marker       ``ISSUEUSER#{issue_id}#{user hash}``         a user already counted for an issue
 issue, signal     ``ISSUE#…``, ``SIGNAL#…``                    the Data API's items (more fields)
@@ -34,7 +35,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lucent.detection.ids import iso
 from lucent.detection.insights import DerivedInsight, IssueRow
 from lucent.detection.rules import SYSTEM_ACTOR
-from lucent.errors import DetectionUnavailable, IssueWriteConflict, SessionStateConflict
+from lucent.errors import (
+    DetectionUnavailable,
+    IssueWriteConflict,
+    PoisonBatch,
+    SessionStateConflict,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -44,6 +50,17 @@ ORGS_PK = "ORGS"
 # A replay object is at most ingest's MAX_DECOMPRESSED_BYTES once inflated; refuse more.
 MAX_OBJECT_BYTES = 10 * 1024 * 1024
 STATE_GZIP_LEVEL = 1  # written every batch: speed over size
+# Item sizes, by construction under DynamoDB's 400 KB per item (docs/storage.md): the gzip'd
+# state, one timeline part's JSON before gzip, and every text attribute of a written item.
+MAX_STATE_BYTES = 300 * 1024
+MAX_TIMELINE_PART_BYTES = 192 * 1024
+MAX_TEXT_CHARS = 2048  # 8 KB of UTF-8 at most
+MAX_ENTRY_TEXT_CHARS = 1024
+# A session's timeline keeps its first entries up to this much JSON; the Data API reads all of a
+# session's parts to sort them, so this also bounds what one timeline request reads.
+MAX_TIMELINE_BYTES = 2 * 1024 * 1024
+# Offsets past ~31,000 years are page content nonsense; DynamoDB numbers hold 38 digits.
+MAX_REPLAY_MS = 10**15
 SYSTEM_STATUS_FIELDS = ("status", "status_updated_at", "status_updated_by")
 
 
@@ -86,6 +103,7 @@ class SessionRecord:
     detector: dict[str, Any] | None = None
     issues: list[str] = field(default_factory=list)  # fingerprint hashes it counted in
     user: str | None = None  # hash of the session's user id, once known
+    timeline_bytes: int = 0  # JSON bytes of timeline entries stored so far (MAX_TIMELINE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +167,27 @@ class DetectionStore:
             raise DetectionUnavailable(f"S3 get_object failed: {_code(exc)}") from exc
         except BotoCoreError as exc:
             raise DetectionUnavailable("S3 get_object failed") from exc
-        return decode_batch_object(body)
+        batch = decode_batch_object(body)
+        if batch is None:  # stored, but no batch: it will never be one
+            raise PoisonBatch("not_a_batch")
+        return batch
+
+    def next_stored_sequence(self, org_id: str, session_id: str, sequence: int) -> int | None:
+        """The lowest sequence at or after ``sequence`` with a stored object, from one listing
+        (keys are zero-padded, so S3's order is sequence order); None if there is none."""
+        prefix = f"replays/{org_id}/{session_id}/"
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": 1}
+        if sequence > 0:
+            kwargs["StartAfter"] = f"{prefix}{sequence - 1:010d}.json.gz"
+        try:
+            contents = self._s3.list_objects_v2(**kwargs).get("Contents") or []
+        except (ClientError, BotoCoreError) as exc:
+            raise DetectionUnavailable("S3 list_objects_v2 failed") from exc
+        for entry in contents:
+            name = entry["Key"][len(prefix) :]
+            if len(name) == 18 and name.endswith(".json.gz") and name[:10].isdigit():
+                return int(name[:10])
+        return None
 
     # session state
 
@@ -170,32 +208,47 @@ class DetectionStore:
             detector=blob.get("detector"),
             issues=list(blob.get("issues", [])),
             user=blob.get("user"),
+            timeline_bytes=int(blob.get("tl_bytes", 0)),
         )
 
     def _state_update(
-        self, org_id: str, session_id: str, expected_seq: int, record: SessionRecord, now: str
+        self,
+        org_id: str,
+        session_id: str,
+        expected_seq: int,
+        record: SessionRecord,
+        now: str,
+        *,
+        poisoned: int | None,
     ) -> dict[str, Any]:
-        blob = json.dumps(
-            {"detector": record.detector, "issues": record.issues, "user": record.user},
-            separators=(",", ":"),
-        ).encode("utf-8")
+        state = encode_state(record)
+        if state is None:
+            state = encode_state(without_mirror(record))
+        if state is None:  # the service checked with fit_state: only a caller's mistake
+            raise PoisonBatch("state_too_large")
         condition = "attribute_not_exists(pk)" if expected_seq == 0 else "next_seq = :expected"
         values: dict[str, Any] = {
             ":next": _n(record.next_seq),
-            ":state": {"B": gzip.compress(blob, compresslevel=STATE_GZIP_LEVEL, mtime=0)},
+            ":state": {"B": state},
             ":entity": _s("session"),
             ":session": _s(session_id),
             ":now": _s(now),
         }
         if expected_seq != 0:
             values[":expected"] = _n(expected_seq)
+        expression = (
+            "SET next_seq = :next, #state = :state, entity = :entity, "
+            "session_id = :session, updated_at = :now"
+        )
+        if poisoned is not None:
+            # The record of a poison batch: how many, and the last one (ids, no content).
+            expression += ", last_poison_seq = :poison_seq ADD poison_batches :one"
+            values[":poison_seq"] = _n(poisoned)
+            values[":one"] = _n(1)
         return {
             "TableName": self._table,
             "Key": {"pk": _s(org_pk(org_id)), "sk": _s(session_sk(session_id))},
-            "UpdateExpression": (
-                "SET next_seq = :next, #state = :state, entity = :entity, "
-                "session_id = :session, updated_at = :now"
-            ),
+            "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": values,
@@ -285,7 +338,11 @@ class DetectionStore:
             while pending:
                 try:
                     response = self._db.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
+                except ClientError as exc:
+                    if _code(exc) == "ValidationException":  # this content, every time
+                        raise PoisonBatch("ValidationException") from exc
+                    raise DetectionUnavailable("batch_write_item failed") from exc
+                except BotoCoreError as exc:
                     raise DetectionUnavailable("batch_write_item failed") from exc
                 self.writes += len(pending[self._table])
                 pending = dict(response.get("UnprocessedItems") or {})
@@ -301,14 +358,17 @@ class DetectionStore:
         changes: Sequence[IssueChange],
         *,
         now: str,
+        poisoned: int | None = None,
     ) -> None:
         """Advance the watermark and apply the issue changes, all or nothing.
 
         Without issue changes this is one conditional UpdateItem; with them, one
         TransactWriteItems. ``SessionStateConflict`` if the watermark moved (someone else
-        processed this batch), ``IssueWriteConflict`` if an issue moved since it was read.
+        processed this batch), ``IssueWriteConflict`` if an issue moved since it was read,
+        ``PoisonBatch`` if DynamoDB refuses the content itself (it would every time).
+        ``poisoned``: the sequence of a poison batch this commit skips, to record it.
         """
-        state = self._state_update(org_id, session_id, expected_seq, record, now)
+        state = self._state_update(org_id, session_id, expected_seq, record, now, poisoned=poisoned)
         if not changes and expected_seq != 0:
             try:
                 self._db.update_item(**state)
@@ -316,6 +376,8 @@ class DetectionStore:
             except ClientError as exc:
                 if _code(exc) == "ConditionalCheckFailedException":
                     raise SessionStateConflict() from exc
+                if _code(exc) == "ValidationException":
+                    raise PoisonBatch("ValidationException") from exc
                 raise DetectionUnavailable("state update_item failed") from exc
             except BotoCoreError as exc:
                 raise DetectionUnavailable("state update_item failed") from exc
@@ -350,9 +412,13 @@ class DetectionStore:
             self._db.transact_write_items(TransactItems=actions)
             self.writes += len(actions)
         except ClientError as exc:
+            if _code(exc) == "ValidationException":
+                raise PoisonBatch("ValidationException") from exc
             if _code(exc) != "TransactionCanceledException":
                 raise DetectionUnavailable(f"transact_write_items failed: {_code(exc)}") from exc
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ValidationError" in reasons:
+                raise PoisonBatch("ValidationException") from exc
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise SessionStateConflict() from exc
             if not reasons and "[ConditionalCheckFailed" in str(exc):
@@ -411,7 +477,7 @@ def _create(org_id: str, change: IssueChange, update: _Expression) -> None:
         "gsi1sk": _s(f"ISSUE#{change.issue_id}"),
         "entity": _s("issue"),
         "id": _s(change.issue_id),
-        "title": _s(change.title),
+        "title": _s(clip_text(change.title)),
         "kind": _s(change.kind),
         "severity": _s(change.severity),
         "status": _s("open"),
@@ -420,12 +486,12 @@ def _create(org_id: str, change: IssueChange, update: _Expression) -> None:
         "users_affected": _n(change.users),
         "first_seen": _s(change.first_seen),
         "last_seen": _s(change.last_seen),
-        "url": _s(change.url),
+        "url": _s(clip_text(change.url)),
         "fingerprint": _s(change.fingerprint_hash),
         "occ_hours": {"M": {k: _n(v) for k, v in change.hours.items()}},
     }
     if change.selector is not None:
-        fields["selector"] = _s(change.selector)
+        fields["selector"] = _s(clip_text(change.selector))
     for index, (name, value) in enumerate(fields.items()):
         # Every name through a placeholder: status, url and others are reserved words.
         update.names[f"#f{index}"] = name
@@ -529,6 +595,16 @@ def decode_batch_object(body: bytes) -> dict[str, Any] | None:
 # --- item builders (the Data API's layouts, lucent.data_api.store, plus detection's fields) ----
 
 
+def clip_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """Page content bounded before it is stored: whatever the detector let through, no text
+    attribute can make an item outgrow DynamoDB's limit."""
+    return value if len(value) <= limit else value[: limit - 1] + "\u2026"
+
+
+def _replay_ms(value: Any) -> int:
+    return min(max(int(value), 0), MAX_REPLAY_MS)
+
+
 def signal_item(
     org_id: str, signal_id: str, issue_id: str, session_id: str, signal: Any
 ) -> dict[str, Any]:
@@ -542,30 +618,110 @@ def signal_item(
         "issue_id": _s(issue_id),
         "kind": _s(signal.kind),
         "session_id": _s(session_id),
-        "replay_timestamp_ms": _n(signal.replay_timestamp_ms),
+        "replay_timestamp_ms": _n(_replay_ms(signal.replay_timestamp_ms)),
         "occurred_at": _s(_iso(signal.timestamp_ms)),
-        "url": _s(signal.url),
-        "detail": _s(signal.detail),
+        "url": _s(clip_text(signal.url)),
+        "detail": _s(clip_text(signal.detail)),
     }
     if signal.selector is not None:
-        item["selector"] = _s(signal.selector)
+        item["selector"] = _s(clip_text(signal.selector))
     if signal.text is not None:
-        item["text"] = _s(signal.text)
+        item["text"] = _s(clip_text(signal.text))
     return item
 
 
-def timeline_item(
-    org_id: str, session_id: str, sequence: int, entries: list[dict[str, Any]]
-) -> dict[str, Any]:
-    times = [int(e["t"]) for e in entries]
-    return {
-        "pk": _s(org_pk(org_id)),
-        "sk": _s(timeline_sk(session_id, sequence)),
-        "entity": _s("timeline"),
-        "t_first": _n(min(times)),
-        "t_last": _n(max(times)),
-        "entries": _s(json.dumps(entries, separators=(",", ":"), ensure_ascii=False)),
-    }
+def timeline_parts(
+    org_id: str, session_id: str, sequence: int, entries: list[dict[str, Any]], budget: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """A batch's timeline entries as part items, each at most MAX_TIMELINE_PART_BYTES of JSON
+    (gzip'd), and the first entries only up to ``budget`` bytes in all. Returns the items, the
+    bytes used and how many entries the budget left out. Part ``p`` holds the batch's entries
+    from index ``i0`` on: (sequence, index) is the entry's place in the order detection emitted
+    it, which breaks ties of ``t`` (docs/detection.md, "The timeline")."""
+    items: list[dict[str, Any]] = []
+    used = 0
+    part: list[bytes] = []
+    part_bytes = 0
+    first_index = 0
+    times: list[int] = []
+
+    def close() -> None:
+        body = b"[" + b",".join(part) + b"]"
+        items.append(
+            {
+                "pk": _s(org_pk(org_id)),
+                "sk": _s(f"{timeline_sk(session_id, sequence)}#{len(items):03d}"),
+                "entity": _s("timeline"),
+                "seq": _n(sequence),
+                "i0": _n(first_index),
+                "t_first": _n(min(times)),
+                "t_last": _n(max(times)),
+                "entries_gz": {"B": gzip.compress(body, compresslevel=6, mtime=0)},
+            }
+        )
+
+    for index, entry in enumerate(entries):
+        bounded = {
+            k: clip_text(v, MAX_ENTRY_TEXT_CHARS) if isinstance(v, str) else v
+            for k, v in entry.items()
+        }
+        t = _replay_ms(entry["t"])
+        bounded["t"] = t
+        encoded = json.dumps(bounded, separators=(",", ":"), ensure_ascii=False).encode()
+        if used + len(encoded) + 1 > budget:
+            if part:
+                close()
+            return items, used, len(entries) - index
+        if part and part_bytes + len(encoded) + 1 > MAX_TIMELINE_PART_BYTES:
+            close()
+            part, part_bytes, first_index, times = [], 0, index, []
+        part.append(encoded)
+        part_bytes += len(encoded) + 1
+        used += len(encoded) + 1
+        times.append(t)
+    if part:
+        close()
+    return items, used, 0
+
+
+def encode_state(record: SessionRecord) -> bytes | None:
+    """The state attribute (gzip JSON); None if it exceeds MAX_STATE_BYTES."""
+    blob = json.dumps(
+        {
+            "detector": record.detector,
+            "issues": record.issues,
+            "user": record.user,
+            "tl_bytes": record.timeline_bytes,
+        },
+        separators=(",", ":"),
+    ).encode("utf-8")
+    state = gzip.compress(blob, compresslevel=STATE_GZIP_LEVEL, mtime=0)
+    return state if len(state) <= MAX_STATE_BYTES else None
+
+
+def without_mirror(record: SessionRecord) -> SessionRecord:
+    """The record with the detector's node mirror emptied: elements go unnamed until the next
+    full snapshot, instead of the session stopping (a page too large to mirror)."""
+    detector = dict(record.detector or {})
+    detector["mirror"] = []
+    return SessionRecord(
+        next_seq=record.next_seq,
+        detector=detector,
+        issues=record.issues,
+        user=record.user,
+        timeline_bytes=record.timeline_bytes,
+    )
+
+
+def fit_state(record: SessionRecord) -> SessionRecord:
+    """``record`` if its state fits an item, else without its mirror; PoisonBatch if neither
+    does (the batch is then skipped and the previous state, which fitted, kept)."""
+    if encode_state(record) is not None:
+        return record
+    smaller = without_mirror(record)
+    if encode_state(smaller) is not None:
+        return smaller
+    raise PoisonBatch("state_too_large")
 
 
 def _iso(millis: int) -> str:
