@@ -93,6 +93,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "events": result.events_stored,
             "bytes": result.bytes_stored,
             "client_gzip": result.client_gzip,
+            "retried": result.retried,
             "rate_count": result.rate.count if result.rate else None,
         },
     )

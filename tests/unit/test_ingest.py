@@ -22,7 +22,9 @@ from referencing.jsonschema import DRAFT202012
 from lucent import aws as lucent_aws
 from lucent import container, json_body
 from lucent.auth.credentials import CredentialKind
-from lucent.errors import InvalidBatch
+from lucent.contract import INGEST_CORS_HEADERS
+from lucent.errors import InvalidBatch, LucentError
+from lucent.http import error_response, json_response
 from lucent.ingest.batch import (
     MAX_BODY_BYTES,
     MAX_DECOMPRESSED_BYTES,
@@ -31,7 +33,7 @@ from lucent.ingest.batch import (
     parse_batch,
 )
 from lucent.ingest.replays import GZIP_LEVEL
-from lucent.ingest.service import IngestService
+from lucent.ingest.service import IngestRequest, IngestService
 from lucent.settings import get_settings
 from lucent_dev import template as tpl
 from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
@@ -308,12 +310,149 @@ def test_extra_keys_and_optional_fields_are_kept_as_sent(ingest: Ingest) -> None
     assert gzip.decompress(ingest.stored(key())[0]) == raw
 
 
-def test_a_retried_batch_overwrites_its_object(ingest: Ingest) -> None:
-    first = ingest.post(batch())
-    second = ingest.post(gzip.compress(batch(), mtime=0))
-    assert first == second
+# --- write once (issue 17, finding 4) ------------------------------------------------------------
+
+CONFLICT = {
+    "statusCode": 409,
+    "headers": JSON_CORS,
+    "body": '{"error": "A different batch is already stored for this session_id and sequence"}',
+}
+
+
+def test_a_second_batch_with_other_events_is_409_and_the_first_stays(ingest: Ingest) -> None:
+    first = batch(metadata={"user_id": "alice"})
+    assert ingest.post(first)["statusCode"] == 200
+    stored_before, head_before = ingest.stored(key())
+    forged = json.loads(first)
+    forged["events"] = forged["events"][:1]
+    forged["metadata"] = {"user_id": "mallory"}
+    for body in (json.dumps(forged).encode(), gzip.compress(json.dumps(forged).encode())):
+        assert ingest.post(body) == CONFLICT
+    stored_after, head_after = ingest.stored(key())
+    assert stored_after == stored_before == gzip.compress(first, GZIP_LEVEL, mtime=0)
+    assert head_after["LastModified"] == head_before["LastModified"]
+    assert head_after["ETag"] == head_before["ETag"]
     assert ingest.keys() == [key()]
-    assert ingest.stored(key())[0] == gzip.compress(batch(), mtime=0)
+
+
+def test_one_changed_byte_is_a_conflict(ingest: Ingest) -> None:
+    """Identical means the same JSON bytes: even whitespace changes what is replayed."""
+    assert ingest.post(batch())["statusCode"] == 200
+    assert ingest.post(batch() + b" ") == CONFLICT
+    assert gzip.decompress(ingest.stored(key())[0]) == batch()
+
+
+def test_an_identical_retry_is_200_and_changes_nothing(ingest: Ingest) -> None:
+    first = ingest.post(batch())
+    stored_before, head_before = ingest.stored(key())
+    ingest.calls.clear()
+    assert (
+        ingest.post(batch())
+        == first
+        == {
+            "statusCode": 200,
+            "headers": JSON_CORS,
+            "body": ok_body().decode(),
+        }
+    )
+    # The conflict path only: the write is refused, the stored object is read and compared.
+    assert ingest.calls == ["DynamoDB.UpdateItem", "S3.PutObject", "S3.GetObject"]
+    stored_after, head_after = ingest.stored(key())
+    assert (stored_after, head_after["LastModified"]) == (
+        stored_before,
+        head_before["LastModified"],
+    )
+
+
+def test_a_retry_compressed_otherwise_is_the_same_batch(ingest: Ingest) -> None:
+    """The same JSON, sent plain and then as gzip (or the other way): 200, the first bytes kept."""
+    first = ingest.post(batch())
+    assert ingest.post(gzip.compress(batch(), mtime=1234)) == first
+    assert ingest.stored(key())[0] == gzip.compress(batch(), GZIP_LEVEL, mtime=0)
+    client_gzip = gzip.compress(batch(sequence=1), mtime=99)
+    assert ingest.post(client_gzip)["statusCode"] == 200
+    assert ingest.post(batch(sequence=1))["statusCode"] == 200
+    assert ingest.stored(key(sequence=1))[0] == client_gzip
+    assert ingest.keys() == [key(), key(sequence=1)]
+
+
+def test_a_conflict_counts_against_the_rate_limit(ingest: Ingest) -> None:
+    assert ingest.post(batch(), authorizer=LIMIT_2)["statusCode"] == 200
+    assert ingest.post(batch(window_id="w-2"), authorizer=LIMIT_2) == CONFLICT
+    third = ingest.post(batch(window_id="w-3"), authorizer=LIMIT_2)
+    assert (third["statusCode"], third["body"]) == (429, error_body("Rate limit exceeded"))
+    assert gzip.decompress(ingest.stored(key())[0]) == batch()
+
+
+def test_a_conflict_is_logged_and_counted_without_the_body(
+    ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ingest.post(batch(metadata={"user_id": "alice"}))["statusCode"] == 200
+    capsys.readouterr()
+    assert ingest.post(batch(metadata={"user_id": "mallory"})) == CONFLICT
+    out = capsys.readouterr().out
+    assert "mallory" not in out
+    assert "alice" not in out
+    [by_reason] = [d for d in emf(out) if "RejectedByReason" in d]
+    assert by_reason["reason"] == "conflict"
+    capsys.readouterr()
+    assert ingest.post(batch(metadata={"user_id": "alice"}))["statusCode"] == 200
+    names = metric_names(capsys.readouterr().out)
+    assert names.count("BatchesRetried") == 1
+    assert names.count("BatchesStored") == 0
+
+
+def test_concurrent_writers_of_one_key_have_one_winner(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight containers race with eight different batches for one key: one 200, seven 409, and S3
+    holds the winner's bytes. moto's in-process S3 checks ``If-None-Match`` and stores in two
+    steps, so its ``put_object`` is serialised here, as S3 serialises conditional writes to one
+    key; what this proves is that our answers follow from S3's."""
+    import threading
+
+    from moto.s3.models import S3Backend
+
+    lock = threading.Lock()
+    original = S3Backend.put_object
+
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", serialised)
+    bodies = [batch(window_id=f"w-{i}") for i in range(8)]
+    start = threading.Barrier(len(bodies))
+    answers: dict[int, dict[str, Any]] = {}
+    # The container's service, without the handler's Powertools decorators (their metric buffer
+    # is per process, not per thread); the answers are made by lucent.http as the handler does.
+    service: IngestService = sys.modules[MODULE].service()
+
+    def send(i: int) -> None:
+        event = proxy_event(
+            INGEST,
+            "POST",
+            headers={"Content-Type": "application/json"},
+            body=bodies[i],
+            base64_body=True,
+            authorizer=AUTH,
+        )
+        start.wait()
+        try:
+            result = service.handle(IngestRequest.from_event(event))
+            answers[i] = json_response(200, result.body(), INGEST_CORS_HEADERS)
+        except LucentError as exc:
+            answers[i] = error_response(exc, INGEST_CORS_HEADERS)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [i for i, a in answers.items() if a["statusCode"] == 200]
+    assert len(winners) == 1
+    assert [a for i, a in answers.items() if i not in winners] == [CONFLICT] * 7
+    assert gzip.decompress(ingest.stored(key())[0]) == bodies[winners[0]]
 
 
 def test_sessions_and_sequences_get_their_own_objects(ingest: Ingest) -> None:
@@ -1171,10 +1310,11 @@ def test_every_function_answer_is_documented(ingest: Ingest) -> None:
         ingest.post(b" " * (MAX_BODY_BYTES + 1)),
         ingest.post(batch(), content_type="text/html"),
         ingest.post(batch(), authorizer={}),
+        ingest.post(batch(window_id="other")),
         *[ingest.post(batch(sequence=1), authorizer=LIMIT_2) for _ in range(3)],
     ]
     statuses = sorted({a["statusCode"] for a in answers})
-    assert statuses == [200, 400, 413, 415, 429, 500]
+    assert statuses == [200, 400, 409, 413, 415, 429, 500]
     for answer in answers:
         documented = openapi_response("post", answer["statusCode"])
         schema = documented["content"]["application/json"]["schema"]["$ref"][1:]

@@ -33,6 +33,8 @@ NOT_FOUND = "Not found"
 METHOD_NOT_ALLOWED = "Method not allowed"
 REQUEST_TOO_LARGE = "Request body too large"
 INTERNAL_ERROR = "Internal server error"
+# Ingest: a batch is written once; another body for the same (session_id, sequence) is refused.
+BATCH_CONFLICT = "A different batch is already stored for this session_id and sequence"
 
 # Seconds a client is told to wait after a 503 (a dependency failed) and after the stage's own
 # throttle. The functions' 503s use Settings.unavailable_retry_after_seconds, whose default this is.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lucent.contract import (
+    BATCH_CONFLICT,
     INVALID_API_KEY,
     INVALID_BEARER_TOKEN,
     METHOD_NOT_ALLOWED,
@@ -206,6 +207,16 @@ class BatchTooLarge(PayloadTooLarge):
 
 class UnsupportedContentType(UnsupportedMediaType):
     reason = "unsupported_content_type"
+
+
+class BatchConflict(Conflict):
+    """Another batch is stored under this (organization, session_id, sequence): batches are
+    written once, and only the same JSON again is answered as a retry (docs/ingest.md)."""
+
+    reason = "conflict"
+
+    def __init__(self) -> None:
+        super().__init__(BATCH_CONFLICT)
 
 
 class StorageUnavailable(ServiceUnavailable):

@@ -1,8 +1,10 @@
 """Replay batches in S3: the object key and the stored bytes (docs/storage.md, docs/ingest.md).
 
 ``replays/{org_id}/{session_id}/{sequence:010d}.json.gz``: determined by (organization, session,
-sequence), so a retried batch overwrites itself and never duplicates, and a session's objects list
-in order. Objects are gzip with ``Content-Type: application/json`` and ``Content-Encoding: gzip``.
+sequence), so a retried batch never duplicates, and a session's objects list in order. Each is
+written once: a retry finds its batch stored and is answered as the first request was; a
+different batch under the same key is refused (``same_batch``). Objects are gzip with
+``Content-Type: application/json`` and ``Content-Encoding: gzip``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import gzip
 
 from lucent.auth.credentials import ORG_ID_PATTERN
-from lucent.ingest.batch import MAX_SEQUENCE, SESSION_ID
+from lucent.errors import LucentError
+from lucent.ingest.batch import MAX_SEQUENCE, SESSION_ID, gunzip_capped
 
 REPLAY_PREFIX = "replays"
 # Chosen by measurement on a 200-event batch (docs/limits.md): level 5 keeps ~97% of level 6's
@@ -33,3 +36,16 @@ def replay_key(org_id: str, session_id: str, sequence: int) -> str:
 def compress(document: bytes, level: int = GZIP_LEVEL) -> bytes:
     """gzip of exactly these bytes; mtime 0 so the same batch always gives the same object."""
     return gzip.compress(document, compresslevel=level, mtime=0)
+
+
+def same_batch(stored: bytes, ours: bytes, document: bytes) -> bool:
+    """Whether the object ``stored`` under a batch's key holds this batch: ``ours`` (the bytes
+    this request would have stored) or gzip of exactly ``document`` (its JSON), however it was
+    compressed. Identical bytes answer without inflating anything; only a retry sent in the other
+    form (plain after gzip, or another compressor) is inflated, within the ingest cap."""
+    if stored == ours:
+        return True
+    try:
+        return gunzip_capped(stored) == document
+    except LucentError:
+        return False  # not a batch we wrote: certainly not this one

@@ -7,9 +7,13 @@ Order matters:
 2. the rate limit, before anything is decoded: every authenticated request counts, valid or not;
    a 429 does not count; when the counter table fails the request is admitted (fail open);
 3. decoding and validation (``lucent.ingest.batch``): 400/413/415, nothing written;
-4. the S3 write: a 200 only once S3 confirmed it, else 503 with Retry-After.
+4. the S3 write, once per key (``If-None-Match: *``): a 200 only once S3 confirmed it, else 503
+   with Retry-After. When the key holds an object already, it is read back (the conflict path
+   only): the same batch again (a retry) is the same 200, another batch a 409 and nothing changes.
+   A 409 counted against the rate limit like any authenticated request (docs/ingest.md).
 
-Steady state: one DynamoDB ``UpdateItem`` and one S3 ``PutObject`` per accepted batch.
+Steady state: one DynamoDB ``UpdateItem`` and one S3 ``PutObject`` per accepted batch; a retry
+of a stored batch adds one ``GetObject``.
 """
 
 from __future__ import annotations
@@ -22,10 +26,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lucent.auth.credentials import Principal
-from lucent.errors import ConfigurationError, LucentError, RateLimited, RateLimiterUnavailable
+from lucent.errors import (
+    BatchConflict,
+    ConfigurationError,
+    LucentError,
+    RateLimited,
+    RateLimiterUnavailable,
+)
 from lucent.http import header
-from lucent.ingest.batch import DecodedBatch, decode_batch
-from lucent.ingest.replays import compress, replay_key
+from lucent.ingest.batch import MAX_BODY_BYTES, DecodedBatch, decode_batch, gunzip_capped
+from lucent.ingest.replays import compress, replay_key, same_batch
 from lucent.ingest.store import ReplayStore
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
@@ -36,6 +46,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
     from lucent.settings import Settings
+
+
+# No object ingest writes is larger: a client's gzip is at most the body limit, and gzip of a plain
+# body of at most that size stays under it plus gzip's small overhead.
+_MAX_STORED = MAX_BODY_BYTES + 64 * 1024
 
 
 @contextlib.contextmanager
@@ -107,6 +122,7 @@ class IngestResult:
     bytes_stored: int
     client_gzip: bool
     rate: RateDecision | None  # None when the limiter was unavailable (fail open)
+    retried: bool = False  # the batch was stored already, by an earlier request
 
     def body(self) -> dict[str, Any]:
         """The 200 response body (docs/ingest.md): this exact shape."""
@@ -216,13 +232,21 @@ class IngestService:
         stored = decoded.body if decoded.client_gzip else compress(decoded.body)
         try:
             with self._timed("StorageLatency"):
-                self._replays.put(key, stored)
+                written = self._replays.put_new(key, stored)
+                existing = None if written else self._replays.get(key, max_bytes=_MAX_STORED)
         except LucentError:
             self._telemetry.metric("StorageUnavailable", 1, "Count")
             raise
-        self._telemetry.metric("BatchesStored", 1, "Count")
-        self._telemetry.metric("EventsStored", decoded.event_count, "Count")
-        self._telemetry.metric("BytesStored", len(stored), "Bytes")
+        if not written:
+            document = gunzip_capped(stored) if decoded.client_gzip else decoded.body
+            if existing is None or not same_batch(existing, stored, document):
+                self._telemetry.rejected(BatchConflict.reason)
+                raise BatchConflict()
+            self._telemetry.metric("BatchesRetried", 1, "Count")
+        else:
+            self._telemetry.metric("BatchesStored", 1, "Count")
+            self._telemetry.metric("EventsStored", decoded.event_count, "Count")
+            self._telemetry.metric("BytesStored", len(stored), "Bytes")
         return IngestResult(
             session_id=batch.session_id,
             sequence=batch.sequence,
@@ -231,4 +255,5 @@ class IngestService:
             bytes_stored=len(stored),
             client_gzip=decoded.client_gzip,
             rate=rate,
+            retried=not written,
         )
