@@ -119,6 +119,9 @@ def _signed_in_consent(w: World) -> Any:
     return w.oauth.sign_in(w.oauth.authorize(w.flow))
 
 
+NOT_STRICT_JSON = Json(
+    400, {"error": "invalid_client_metadata", "error_description": "the body is not JSON"}
+)
 INVALID_GRANT = Json(
     400, {"error": "invalid_grant", "error_description": "Invalid 'code' in request."}
 )
@@ -413,6 +416,24 @@ CASES: dict[str, tuple[Callable[[World], Any], Redirected | Page | Json]] = {
                 "error_description": "send the client metadata as application/json",
             },
         ),
+    ),
+    # Issue 17, finding 11: registration bodies go through lucent.json_body like every API's.
+    "registration with a key twice": (
+        lambda w: register(
+            w,
+            f'{{"redirect_uris": ["https://evil.example/cb"], "redirect_uris": ["{REDIRECT}"]}}',
+        ),
+        NOT_STRICT_JSON,
+    ),
+    "registration with NaN": (
+        lambda w: register(w, f'{{"redirect_uris": ["{REDIRECT}"], "client_name": NaN}}'),
+        NOT_STRICT_JSON,
+    ),
+    "registration nested 3,000 levels deep": (
+        lambda w: register(
+            w, '{{"redirect_uris": ["{}"], "x": {}}}'.format(REDIRECT, "[" * 3000 + "]" * 3000)
+        ),
+        NOT_STRICT_JSON,
     ),
     "registration with the implicit grant": (
         lambda w: register(w, {"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}),

@@ -40,6 +40,7 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from lucent import json_body
 from lucent.auth.audience import normalize_resource
 from lucent.auth.credentials import (
     CredentialKind,
@@ -113,6 +114,10 @@ class _Headers(dict[str, str]):
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and super().__contains__(key.lower())
+
+
+# Client metadata (RFC 7591) is shallow: jwks, the deepest member, nests four levels.
+REGISTRATION_MAX_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -529,8 +534,9 @@ class OAuthService:
                 400, "invalid_client_metadata", "send the client metadata as application/json"
             )
         try:
-            document = json.loads(body)
-        except ValueError:
+            # The strict reader, as for every API's body: no duplicate keys, NaN or deep nesting.
+            document = json_body.loads(body, max_depth=REGISTRATION_MAX_DEPTH)
+        except json_body.InvalidJson:
             self.outcome.error = "invalid_client_metadata"
             return HttpReply.oauth_error(400, "invalid_client_metadata", "the body is not JSON")
         try:
