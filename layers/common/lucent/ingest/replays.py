@@ -38,14 +38,14 @@ def compress(document: bytes, level: int = GZIP_LEVEL) -> bytes:
     return gzip.compress(document, compresslevel=level, mtime=0)
 
 
-def same_batch(stored: bytes, ours: bytes, document: bytes) -> bool:
-    """Whether the object ``stored`` under a batch's key holds this batch: ``ours`` (the bytes
-    this request would have stored) or gzip of exactly ``document`` (its JSON), however it was
-    compressed. Identical bytes answer without inflating anything; only a retry sent in the other
-    form (plain after gzip, or another compressor) is inflated, within the ingest cap."""
+def same_batch(stored: bytes, ours: bytes) -> bool:
+    """Whether the object ``stored`` under a batch's key holds this batch, whose object would be
+    ``ours`` (always gzip: the client's, or ours of its JSON). Identical bytes answer without
+    inflating anything; only a retry sent in the other form (plain after gzip, or another
+    compressor) inflates both, within the ingest cap."""
     if stored == ours:
         return True
     try:
-        return gunzip_capped(stored) == document
+        return gunzip_capped(stored) == gunzip_capped(ours)
     except LucentError:
         return False  # not a batch we wrote: certainly not this one

@@ -34,7 +34,7 @@ from lucent.errors import (
     RateLimiterUnavailable,
 )
 from lucent.http import header
-from lucent.ingest.batch import MAX_BODY_BYTES, DecodedBatch, decode_batch, gunzip_capped
+from lucent.ingest.batch import MAX_BODY_BYTES, DecodedBatch, decode_batch
 from lucent.ingest.replays import compress, replay_key, same_batch
 from lucent.ingest.store import ReplayStore
 from lucent.ratelimit.limiter import RateLimiter
@@ -238,8 +238,7 @@ class IngestService:
             self._telemetry.metric("StorageUnavailable", 1, "Count")
             raise
         if not written:
-            document = gunzip_capped(stored) if decoded.client_gzip else decoded.body
-            if existing is None or not same_batch(existing, stored, document):
+            if existing is None or not same_batch(existing, stored):
                 self._telemetry.rejected(BatchConflict.reason)
                 raise BatchConflict()
             self._telemetry.metric("BatchesRetried", 1, "Count")
