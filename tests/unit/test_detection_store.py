@@ -22,7 +22,12 @@ from lucent.data_api.service import DataService
 from lucent.data_api.store import DataStore
 from lucent.detection import service as detection_service
 from lucent.detection.service import DetectionService, replay_key
-from lucent.detection.store import DetectionStore, SessionRecord, decode_batch_object
+from lucent.detection.store import (
+    DetectionStore,
+    SessionRecord,
+    decode_batch_object,
+    fit_state,
+)
 from lucent.errors import PoisonBatch, SequenceGap
 from lucent.ingest import batch as ingest_batch
 from lucent_dev import template as tpl
@@ -604,13 +609,13 @@ def test_a_state_over_an_item_drops_the_mirror_then_refuses(rig: Rig) -> None:
 
     noise = os.urandom(300 * 1024).hex()  # incompressible
     record = SessionRecord(next_seq=1, detector={"mirror": [noise], "clicks": 1})
-    rig.store.commit(ORG, "st1", 0, record, [], now="2026-12-07T00:00:00Z")
+    rig.store.commit(ORG, "st1", 0, fit_state(record), [], now="2026-12-07T00:00:00Z")
     loaded = rig.store.load_session(ORG, "st1")
     assert loaded is not None
     assert (loaded.next_seq, loaded.detector) == (1, {"mirror": [], "clicks": 1})
     huge = SessionRecord(next_seq=2, detector={"pending": [noise]})
     with pytest.raises(PoisonBatch):
-        rig.store.commit(ORG, "st1", 1, huge, [], now="2026-12-07T00:00:00Z")
+        fit_state(huge)
     assert max(_item_sizes(rig.dynamodb)) < 400 * 1024
 
 

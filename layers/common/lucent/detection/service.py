@@ -25,7 +25,8 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -168,9 +169,10 @@ class DetectionService:
                 if time_left_ms is not None and time_left_ms() < MIN_REMAINING_MS:
                     # A stored batch is left: fail the message so that its retry goes on.
                     raise OutOfTime(f"stopped before sequence {current}")
-                signals, dropped, entries_dropped, record = self._apply(
-                    org_id, session_id, current, record, batch
-                )
+                with _page_content_errors_poison():
+                    signals, dropped, entries_dropped, record = self._apply(
+                        org_id, session_id, current, record, batch
+                    )
             except (SessionStateConflict, IssueWriteConflict):
                 outcome.conflicts += 1
                 if outcome.conflicts > MAX_CONFLICT_RETRIES:
@@ -190,9 +192,9 @@ class DetectionService:
         self, org_id: str, session_id: str, current: int, found: int, record: SessionRecord
     ) -> SessionRecord:
         """Move the watermark from ``current`` to ``found``, the state unchanged."""
-        moved = _advanced(record, found)
+        moved = fit_state(_advanced(record, found))
         self._store.commit(org_id, session_id, current, moved, [], now=iso(self._clock()))
-        return moved
+        return moved.record
 
     def _poison(
         self, outcome: Outcome, current: int, record: SessionRecord, reason: str
@@ -201,7 +203,7 @@ class DetectionService:
         it (which fitted, since it was stored). None after a conflict: reload."""
         outcome.poisoned = reason
         _log_poison(outcome, current, reason)
-        moved = _advanced(record, current + 1)
+        moved = fit_state(_advanced(record, current + 1))
         try:
             self._store.commit(
                 outcome.org_id,
@@ -218,7 +220,7 @@ class DetectionService:
                 raise
             return None
         outcome.skipped.append(current)
-        return moved
+        return moved.record
 
     # --- one batch ------------------------------------------------------------------------------
 
@@ -230,23 +232,7 @@ class DetectionService:
         record: SessionRecord,
         batch: dict[str, Any],
     ) -> tuple[int, int, int, SessionRecord]:
-        """Signals kept and dropped, timeline entries dropped, and the committed record.
-        PoisonBatch for an error this batch would raise on every delivery."""
-        try:
-            return self._apply_batch(org_id, session_id, sequence, record, batch)
-        except (DetectionUnavailable, SessionStateConflict, IssueWriteConflict, PoisonBatch):
-            raise
-        except Exception as exc:  # raised by page content: the same on every delivery
-            raise PoisonBatch(type(exc).__name__) from exc
-
-    def _apply_batch(
-        self,
-        org_id: str,
-        session_id: str,
-        sequence: int,
-        record: SessionRecord,
-        batch: dict[str, Any],
-    ) -> tuple[int, int, int, SessionRecord]:
+        """Signals kept and dropped, timeline entries dropped, and the committed record."""
         detector = SessionDetector(record.detector)
         findings = detector.feed(batch["events"])
         kept, dropped = _cap_issues(findings)
@@ -300,7 +286,7 @@ class DetectionService:
         )
         items += parts
         # Checked before anything is written: a state too large makes a poison batch.
-        new_record = fit_state(
+        fitted = fit_state(
             SessionRecord(
                 next_seq=sequence + 1,
                 detector=detector.state(),
@@ -312,8 +298,20 @@ class DetectionService:
         if items:
             self._store.put_items(items)
         now = iso(self._clock())
-        self._store.commit(org_id, session_id, sequence, new_record, changes, now=now)
-        return len(kept), dropped, entries_dropped, new_record
+        self._store.commit(org_id, session_id, sequence, fitted, changes, now=now)
+        return len(kept), dropped, entries_dropped, fitted.record
+
+
+@contextmanager
+def _page_content_errors_poison() -> Iterator[None]:
+    """Any error but AWS's and the watermark's, raised while a batch is applied, comes from its
+    page content and would repeat on every delivery: PoisonBatch."""
+    try:
+        yield
+    except (DetectionUnavailable, SessionStateConflict, IssueWriteConflict, PoisonBatch):
+        raise
+    except Exception as exc:
+        raise PoisonBatch(type(exc).__name__) from exc
 
 
 def _cap_issues(findings: BatchFindings) -> tuple[list[tuple[int, DetectedSignal]], int]:

@@ -107,6 +107,15 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FittedState:
+    """A session record that fits an item (``fit_state``), with the state attribute it is
+    written as: encoded once, checked and then written."""
+
+    record: SessionRecord
+    blob: bytes  # gzip JSON, at most MAX_STATE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
 class IssueSnapshot:
     issue_id: str
     status: str
@@ -216,20 +225,15 @@ class DetectionStore:
         org_id: str,
         session_id: str,
         expected_seq: int,
-        record: SessionRecord,
+        state: FittedState,
         now: str,
         *,
         poisoned: int | None,
     ) -> dict[str, Any]:
-        state = encode_state(record)
-        if state is None:
-            state = encode_state(without_mirror(record))
-        if state is None:  # the service checked with fit_state: only a caller's mistake
-            raise PoisonBatch("state_too_large")
         condition = "attribute_not_exists(pk)" if expected_seq == 0 else "next_seq = :expected"
         values: dict[str, Any] = {
-            ":next": _n(record.next_seq),
-            ":state": {"B": state},
+            ":next": _n(state.record.next_seq),
+            ":state": {"B": state.blob},
             ":entity": _s("session"),
             ":session": _s(session_id),
             ":now": _s(now),
@@ -354,7 +358,7 @@ class DetectionStore:
         org_id: str,
         session_id: str,
         expected_seq: int,
-        record: SessionRecord,
+        state: FittedState,
         changes: Sequence[IssueChange],
         *,
         now: str,
@@ -368,10 +372,10 @@ class DetectionStore:
         ``PoisonBatch`` if DynamoDB refuses the content itself (it would every time).
         ``poisoned``: the sequence of a poison batch this commit skips, to record it.
         """
-        state = self._state_update(org_id, session_id, expected_seq, record, now, poisoned=poisoned)
+        update = self._state_update(org_id, session_id, expected_seq, state, now, poisoned=poisoned)
         if not changes and expected_seq != 0:
             try:
-                self._db.update_item(**state)
+                self._db.update_item(**update)
                 self.writes += 1
             except ClientError as exc:
                 if _code(exc) == "ConditionalCheckFailedException":
@@ -382,7 +386,7 @@ class DetectionStore:
             except BotoCoreError as exc:
                 raise DetectionUnavailable("state update_item failed") from exc
             return
-        actions: list[Any] = [{"Update": state}]
+        actions: list[Any] = [{"Update": update}]
         if expected_seq == 0:
             actions.append(
                 {
@@ -713,15 +717,16 @@ def without_mirror(record: SessionRecord) -> SessionRecord:
     )
 
 
-def fit_state(record: SessionRecord) -> SessionRecord:
-    """``record`` if its state fits an item, else without its mirror; PoisonBatch if neither
-    does (the batch is then skipped and the previous state, which fitted, kept)."""
-    if encode_state(record) is not None:
-        return record
-    smaller = without_mirror(record)
-    if encode_state(smaller) is not None:
-        return smaller
-    raise PoisonBatch("state_too_large")
+def fit_state(record: SessionRecord) -> FittedState:
+    """``record`` if its state fits an item, else without its mirror, encoded; PoisonBatch if
+    neither does (the batch is then skipped and the previous state, which fitted, kept)."""
+    blob = encode_state(record)
+    if blob is None:
+        record = without_mirror(record)
+        blob = encode_state(record)
+    if blob is None:
+        raise PoisonBatch("state_too_large")
+    return FittedState(record, blob)
 
 
 def _iso(millis: int) -> str:
