@@ -93,6 +93,8 @@ CLIENT_SECRET_PREFIX = "luc_ocs_"  # noqa: S105 - a prefix
 CSRF_COOKIE = "lucent_oauth_csrf"
 CSRF_COOKIE_SECONDS = 1800
 MAX_FORM_BYTES = 16 * 1024
+# Client metadata (RFC 7591) is shallow: jwks, the deepest member, nests four levels.
+REGISTRATION_MAX_DEPTH = 8
 _JSON_HEADERS = {
     "Content-Type": "application/json",
     "Cache-Control": "no-store",
@@ -114,10 +116,6 @@ class _Headers(dict[str, str]):
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and super().__contains__(key.lower())
-
-
-# Client metadata (RFC 7591) is shallow: jwks, the deepest member, nests four levels.
-REGISTRATION_MAX_DEPTH = 8
 
 
 @dataclass(frozen=True)
