@@ -433,3 +433,15 @@ def test_the_text_stays_bounded_however_long_the_stored_values(
         "..." + '" (100,000 characters) (3 occurrences, 2 sessions, last seen 2026-12-01T11:00:00Z)'
     )
     assert len(first) < 300 * 12 + 200
+
+
+def test_the_escape_table_stays_bounded_and_right_past_its_limit() -> None:
+    # Plane 15's private use code points, each escaped as a surrogate pair.
+    codes = range(0xF0000, 0xF0000 + 2 * untrusted._ESCAPES_KEPT)
+    shown = untrusted.quote("".join(map(chr, codes)), len(codes))
+    pairs = (divmod(cp - 0x10000, 0x400) for cp in codes)
+    assert (
+        shown == '"' + "".join(f"\\u{0xD800 + h:04x}\\u{0xDC00 + lo:04x}" for h, lo in pairs) + '"'
+    )
+    assert len(untrusted._ESCAPES) <= untrusted._ESCAPES_KEPT
+    assert untrusted.quote("\u202e\U000e0041é", 5) == '"\\u202e\\udb40\\udc41é"'

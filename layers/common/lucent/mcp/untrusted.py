@@ -13,8 +13,8 @@ is left as it is.
 
 from __future__ import annotations
 
-import json
 import re
+from json.encoder import encode_basestring
 
 # Longest shown, in code points (the escaped form is longer: at most 12 characters for one).
 LABEL_LIMIT = 300  # titles, selectors, element texts
@@ -41,17 +41,35 @@ ESCAPED = re.compile(
     "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U000f0000-\U0010ffff"
     "]"
 )
+# What json.dumps(value, ensure_ascii=False) does to a str, without its per-call set-up.
+_json_string = encode_basestring
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
 # The ids we issue (iss_…, sig_…, cred_…) and session ids: shown bare when of this form.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+def _escape(code: int) -> str:
     if code > 0xFFFF:  # a JSON escape is UTF-16: a surrogate pair
         code -= 0x10000
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
     return f"\\u{code:04x}"
+
+
+class _Escapes(dict[int, str]):
+    """``str.translate``'s table: a code point to its escape, or to itself, decided on first
+    sight. A callback per match (``re.sub``) costs several times more on a value that is all
+    escapes; at most ``_ESCAPES_KEPT`` answers are kept, so no input grows it without bound."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        shown = _escape(code) if ESCAPED.match(char) else char
+        if len(self) < _ESCAPES_KEPT:
+            self[code] = shown
+        return shown
+
+
+_ESCAPES_KEPT = 4_096
+_ESCAPES = _Escapes()
 
 
 def quote(value: object, limit: int) -> str:
@@ -63,7 +81,12 @@ def quote(value: object, limit: int) -> str:
         suffix = f" ({len(text):,} characters)"
     else:
         shown, suffix = text, ""
-    return ESCAPED.sub(_escape, json.dumps(shown, ensure_ascii=False)) + suffix
+    literal = _json_string(shown)
+    if shown.isascii():  # the common case; json has escaped C0 already
+        literal = literal.replace("<", "\\u003c").replace("\x7f", "\\u007f")
+    else:
+        literal = literal.translate(_ESCAPES)
+    return literal + suffix
 
 
 def label(value: object) -> str:
