@@ -399,6 +399,7 @@ def test_url(url: str, shown: str) -> None:
         ("a" * 129, '"' + "a" * 128 + '..." (129 characters)'),
         ("", '""'),
         ("-x", '"-x"'),
+        (None, "-"),
         ("iss_1 [open]", '"iss_1 [open]"'),
     ],
 )

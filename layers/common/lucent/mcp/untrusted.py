@@ -119,7 +119,9 @@ def url_in_parens(value: object) -> str:
 
 def identifier(value: object) -> str:
     """An id: bare when it has the form of the ids we issue, else quoted like page content (a
-    record another writer left may hold anything)."""
+    record another writer left may hold anything); ``-`` when there is none."""
+    if value is None:
+        return "-"
     if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
         return value
     return quote(value, ID_LIMIT)
