@@ -588,17 +588,18 @@ def test_get_session_timeline_is_the_data_apis_page_with_one_line_per_entry(
     click = rest.index(next(e for e in rest if e["selector"] == "button#add"))
     assert (
         body[click]
-        == f'- {rest[click]["replay_timestamp_ms"]} ms click on button#add "Add to cart"'
+        == f'- {rest[click]["replay_timestamp_ms"]} ms click on "button#add" "Add to cart"'
     )
     typed = rest.index(next(e for e in rest if e["kind"] == "input"))
-    assert body[typed] == f"- {rest[typed]['replay_timestamp_ms']} ms input on input#card"
+    assert body[typed] == f'- {rest[typed]["replay_timestamp_ms"]} ms input on "input#card"'
+    # Page content is quoted (tests/unit/test_mcp_untrusted.py); these values need no escape.
     first = rest[0]
-    assert body[0] == f"- {first['replay_timestamp_ms']} ms page_view ({first['url']})"
+    assert body[0] == f'- {first["replay_timestamp_ms"]} ms page_view ("{first["url"]}")'
     signal = next(e for e in rest if e["kind"] == "signal")
-    where = f" on {signal['selector']}" if signal["selector"] else ""
+    where = f' on "{signal["selector"]}"' if signal["selector"] else ""
     assert body[rest.index(signal)] == (
         f"- {signal['replay_timestamp_ms']} ms signal {signal['signal_kind']}{where}: "
-        f"{signal['detail']} [issue {signal['issue_id']}, signal {signal['signal_id']}]"
+        f'"{signal["detail"]}" [issue {signal["issue_id"]}, signal {signal["signal_id"]}]'
     )
 
 
