@@ -7,13 +7,14 @@ organization, status and error: never a code, token, secret, password or query s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lucent.auth.store import CredentialStore
 from lucent.aws import cognito_client, dynamodb_client
 from lucent.container import per_container
 from lucent.oauth.events import proxy_response, request_from_event
-from lucent.oauth.limits import RegistrationRateLimit
+from lucent.oauth.limits import RegistrationRateLimit, SignInRateLimit
 from lucent.oauth.server import HttpReply, OAuthService, Outcome
 from lucent.oauth.store import CognitoDirectory, OAuthStore
 from lucent.observability import audit
@@ -25,17 +26,22 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-def _limiter_unavailable(exc: Exception) -> None:
-    audit(
-        "rate limiter unavailable: registration admitted (fail open)",
-        metric="RateLimiterUnavailable",
-        fields={"error": str(exc)},
-        level="WARNING",
-    )
+def _limiter_unavailable(what: str) -> Callable[[Exception], None]:
+    def report(exc: Exception) -> None:
+        audit(
+            f"rate limiter unavailable: {what} admitted (fail open)",
+            metric="RateLimiterUnavailable",
+            fields={"error": str(exc)},
+            level="WARNING",
+        )
+
+    return report
 
 
 @per_container
-def _parts() -> tuple[OAuthStore, CredentialStore, CognitoDirectory, RegistrationRateLimit]:
+def _parts() -> tuple[
+    OAuthStore, CredentialStore, CognitoDirectory, RegistrationRateLimit, SignInRateLimit
+]:
     """Clients and stores once per container; the limiter's caches survive invocations."""
     settings = get_settings()
     client = dynamodb_client(settings)
@@ -45,8 +51,9 @@ def _parts() -> tuple[OAuthStore, CredentialStore, CognitoDirectory, Registratio
         CredentialStore(client, settings.require("credentials_table")),
         CognitoDirectory(cognito_client(settings), settings.require("cognito_client_id")),
         RegistrationRateLimit(
-            limiter, settings.oauth_register_limit_per_minute, _limiter_unavailable
+            limiter, settings.oauth_register_limit_per_minute, _limiter_unavailable("registration")
         ),
+        SignInRateLimit(limiter, on_unavailable=_limiter_unavailable("sign-in")),
     )
 
 
@@ -55,7 +62,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         settings = get_settings()
         request = request_from_event(event, settings.oauth_issuer)
-        store, credentials, directory, limit = _parts()
+        store, credentials, directory, limit, sign_in_limit = _parts()
         service = OAuthService(
             store,
             credentials,
@@ -63,6 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             issuer=request.base_url,
             resources=settings.oauth_resources,
             registration_limit=limit,
+            sign_in_limit=sign_in_limit,
             outcome=outcome,
         )
         reply = service.handle(request)

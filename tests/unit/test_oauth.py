@@ -544,7 +544,11 @@ def test_a_declined_step_up_leaves_the_earlier_grant_working(oauth: OAuthTestCli
 def test_a_registered_client_still_cannot_ask_for_an_unknown_scope(
     oauth: OAuthTestClient, scope: str
 ) -> None:
-    flow = oauth.start(oauth.register(scope="read:lucent write:issues")["client_id"])
+    client_id = oauth.register(scope="read:lucent write:issues")["client_id"]
+    # A client a person has approved gets the error at its redirect URI (an unapproved one, an
+    # error page: test_oauth_grants.py).
+    oauth.code_for(oauth.start(client_id))
+    flow = oauth.start(client_id)
     before = oauth.snapshot()
     refused = oauth.authorize(flow, scope=scope)
     assert refused.status == 302

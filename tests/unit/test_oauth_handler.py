@@ -169,3 +169,61 @@ def test_the_oauth_function_is_served_by_its_own_api_without_authorizer() -> Non
     assert ("/.well-known/oauth-authorization-server", "GET", False) in routes
     assert {r for r in routes if r[2]} == set()
     assert {r.function for r in tpl.routes() if r.api == "OAuthApi"} == {"OAuthFunction"}
+
+
+def test_thirty_sign_in_guesses_are_throttled_and_logged_without_the_guess(handler: Any) -> None:
+    """Issue 17, finding 10: thirty guesses from one address got thirty 401s."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        registered = json.loads(
+            call(
+                handler,
+                "POST",
+                "/oauth/register",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(
+                    {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}
+                ),
+            )["body"]
+        )
+        _, challenge = pkce()
+        params = {
+            "response_type": "code",
+            "client_id": registered["client_id"],
+            "redirect_uri": REDIRECT,
+            "scope": "read:lucent",
+            "state": "s1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": ISSUER + "/api/v1",
+        }
+        page = call(handler, "GET", "/oauth/authorize", query=params)
+        cookie = page["headers"]["Set-Cookie"].split(";", 1)[0]
+        statuses = []
+        for n in range(30):
+            form = {
+                **hidden_fields(page["body"]),
+                "username": identity.DEMO_USERNAME,
+                "password": f"Guess-{n:02d}-secret",
+                "action": "sign_in",
+            }
+            page = call(
+                handler,
+                "POST",
+                "/oauth/authorize",
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+                body=urlencode(form),
+            )
+            statuses.append(page["statusCode"])
+            if "Set-Cookie" in page["headers"]:
+                cookie = page["headers"]["Set-Cookie"].split(";", 1)[0]
+    assert statuses == [401] * 5 + [429] * 25
+    assert 1 <= int(page["headers"]["Retry-After"]) <= 60
+    log = out.getvalue()
+    audit = [json.loads(line) for line in log.splitlines()]
+    refused = [line for line in audit if line.get("status") in (401, 429)]
+    assert [line["error"] for line in refused] == ["sign_in_refused"] * 5 + [
+        "sign_in_throttled"
+    ] * 25
+    assert "Guess-" not in log
+    assert identity.DEMO_USERNAME not in log

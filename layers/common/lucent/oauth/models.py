@@ -15,6 +15,17 @@ from lucent.contract import KNOWN_SCOPES
 from lucent.oauth.policy import redirect_uri_matches
 
 
+def wrap_successor(raw_token: str, payload: bytes) -> bytes:
+    """``payload`` XOR a key stream drawn from the refresh token it answers (its own inverse).
+
+    Each refresh token wraps one payload, once, so the stream is a one-time pad; it derives from
+    the token's value, which the table never holds (only its SHA-256, a different function of
+    it): the table alone cannot unwrap a successor, and the one grace retry, which presents the
+    token, can (docs/decisions/019-oauth-grants.md)."""
+    stream = hashlib.shake_256(b"lucent refresh successor\x00" + raw_token.encode("utf-8"))
+    return bytes(a ^ b for a, b in zip(payload, stream.digest(len(payload)), strict=True))
+
+
 def hash_value(raw: str) -> str:
     """SHA-256 of a code, refresh token, client secret or consent id: each carries >= 190
     random bits, so a fast hash is enough (as for credentials, docs/credentials.md)."""
@@ -32,6 +43,9 @@ class Client:
     created_at: int
     secret_hash: str | None = None
     client_uri: str | None = None
+    # When a person first approved it on the consent page: until then the authorization endpoint
+    # never redirects an error to it (RFC 9700 section 4.11.2).
+    approved_at: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -126,6 +140,12 @@ class RefreshToken:
     created_at: int
     expires_at: int
     rotated_at: int | None = None
+    # Once rotated: the successor's hash, and the token response that rotation answered, wrapped
+    # under this token's own value (``wrap_successor``); ``replayed_at`` when the one retry the
+    # grace allows was answered with it.
+    successor_hash: str | None = None
+    successor_wrapped: bytes | None = None
+    replayed_at: int | None = None
 
     def get_scope(self) -> str:
         return self.scope

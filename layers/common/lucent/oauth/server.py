@@ -69,6 +69,7 @@ from lucent.oauth.models import (
     Person,
     RefreshToken,
     hash_value,
+    wrap_successor,
 )
 from lucent.oauth.policy import (
     ACCESS_TOKEN_SECONDS,
@@ -93,6 +94,7 @@ CLIENT_SECRET_PREFIX = "luc_ocs_"  # noqa: S105 - a prefix
 CSRF_COOKIE = "lucent_oauth_csrf"
 CSRF_COOKIE_SECONDS = 1800
 MAX_FORM_BYTES = 16 * 1024
+SIGN_IN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
 # Client metadata (RFC 7591) is shallow: jwks, the deepest member, nests four levels.
 REGISTRATION_MAX_DEPTH = 8
 _JSON_HEADERS = {
@@ -174,6 +176,11 @@ class Outcome:
 
 class RegistrationLimit(Protocol):
     def admit(self, source_ip: str) -> int | None:
+        """None if admitted; else the seconds to wait."""
+
+
+class SignInLimit(Protocol):
+    def admit(self, source_ip: str, username: str) -> int | None:
         """None if admitted; else the seconds to wait."""
 
 
@@ -331,10 +338,21 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         return self.server.service.find_refresh(refresh_token)
 
     def authenticate_user(self, refresh_token: RefreshToken) -> _Holder:
-        return self.server.service.rotate_refresh(refresh_token)
+        return self.server.service.holder_for(refresh_token)
 
-    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
-        return None  # rotated (conditionally) in authenticate_user, before anything is issued
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """authlib's, but the rotation is one conditional write made after the successor is
+        saved, and a token rotated already gets the one retry's answer or revokes the grant."""
+        token: RefreshToken = self.request.refresh_token
+        raw = str(self.request.payload.data["refresh_token"])
+        service = self.server.service
+        if token.rotated_at is None:
+            user = self.authenticate_user(token)
+            issued: dict[str, Any] = self.issue_token(user, token)
+            self.request.user = user
+            if service.rotate_refresh(token, raw, issued, self.request):
+                return 200, issued, self.TOKEN_RESPONSE_HEADER
+        return 200, service.replay_refresh(token, raw), self.TOKEN_RESPONSE_HEADER
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -416,6 +434,7 @@ class OAuthService:
         issuer: str,
         resources: tuple[str, ...] = (),
         registration_limit: RegistrationLimit | None = None,
+        sign_in_limit: SignInLimit | None = None,
         clock: Callable[[], float] = time.time,
         outcome: Outcome | None = None,
     ) -> None:
@@ -427,6 +446,7 @@ class OAuthService:
             normalize_resource(r) for r in (resources or default_resources(self.issuer))
         )
         self.registration_limit = registration_limit
+        self.sign_in_limit = sign_in_limit
         self.clock = clock
         self.outcome = outcome if outcome is not None else Outcome()
         self.server = LucentAuthorizationServer(self, self.resources)
@@ -599,7 +619,8 @@ class OAuthService:
                 expires_at=now + CODE_SECONDS,
             )
         )
-        self.store.touch_client(request.client.client_id, now)
+        # Only an approval issues a code: the client is now one a person vouched for.
+        self.store.approve_client(request.client.client_id, person.subject, now)
 
     def find_code(self, code: str, client: Client) -> AuthorizationCode | None:
         if not isinstance(code, str) or not 20 <= len(code) <= 128:
@@ -654,11 +675,7 @@ class OAuthService:
             return None
         return token
 
-    def rotate_refresh(self, token: RefreshToken) -> _Holder:
-        if not self.store.rotate_refresh(token.token_hash, self.now(), REFRESH_REUSE_GRACE_SECONDS):
-            self.outcome.notes.append("refresh_reuse")
-            self.revoke_family(token.family_id)
-            raise InvalidGrantError("the refresh token is invalid, expired or revoked")
+    def holder_for(self, token: RefreshToken) -> _Holder:
         self.outcome.org_id = token.org_id
         return _Holder(
             token.org_id,
@@ -668,6 +685,52 @@ class OAuthService:
             token.scope,
             token.expires_at,
         )
+
+    def rotate_refresh(
+        self, token: RefreshToken, raw: str, issued: dict[str, Any], request: Any
+    ) -> bool:
+        """Save the successor pair, then rotate ``token`` to it in one conditional write that
+        also keeps the response, wrapped, for the one retry. False when another request rotated
+        it first: what this one saved is undone (it was never answered)."""
+        self.save_token(issued, request)
+        successor_hash = hash_value(issued["refresh_token"])
+        answer = {k: issued[k] for k in ("access_token", "refresh_token", "scope", "token_type")}
+        wrapped = wrap_successor(raw, json.dumps(answer, sort_keys=True).encode("utf-8"))
+        if self.store.rotate_refresh(token.token_hash, self.now(), successor_hash, wrapped):
+            return True
+        holder: _Holder = request.user
+        assert holder.issued is not None
+        self.credentials.revoke(holder.issued.key_hash, self.now())
+        self.store.delete_refresh(successor_hash)
+        return False
+
+    def replay_refresh(self, token: RefreshToken, raw: str) -> dict[str, Any]:
+        """A rotated token presented again within the grace: the first such request gets the
+        response its rotation gave (the same refresh and access tokens), provided the successor
+        is unused; any other revokes the whole grant."""
+        now = self.now()
+        claimed = self.store.claim_replay(token.token_hash, now, REFRESH_REUSE_GRACE_SECONDS)
+        successor = None
+        if claimed is not None and claimed.successor_hash:
+            successor = self.store.get_refresh(claimed.successor_hash)
+        if (
+            claimed is None
+            or claimed.successor_wrapped is None
+            or claimed.rotated_at is None
+            or successor is None
+            or successor.rotated_at is not None
+        ):
+            self.outcome.notes.append("refresh_reuse")
+            self.revoke_family(token.family_id)
+            raise InvalidGrantError()
+        answer: dict[str, Any] = json.loads(wrap_successor(raw, claimed.successor_wrapped))
+        if hash_value(answer["refresh_token"]) != claimed.successor_hash:
+            raise ServiceUnavailable()  # the stored answer is damaged; nothing was issued
+        answer["expires_in"] = max(0, ACCESS_TOKEN_SECONDS - (now - claimed.rotated_at))
+        self.outcome.notes.append("refresh_retry")
+        self.outcome.org_id = token.org_id
+        self.outcome.client_id = token.client_id
+        return answer
 
     def generate_token(  # noqa: PLR0917 - authlib's generator signature
         self,
@@ -845,15 +908,17 @@ class OAuthService:
 
     def _grant_for(self, query: str) -> tuple[_CodeGrant, str] | HttpReply:
         """Validate an authorization request: its grant and redirect URI, or the reply that
-        refuses it (a redirect with the error when the client and redirect URI are known, an
-        error page otherwise: RFC 6749 section 4.1.2.1)."""
+        refuses it. A redirect with the error only when the client and redirect URI are known
+        (RFC 6749 section 4.1.2.1) and a person has approved that client (RFC 9700 section
+        4.11.2: anyone can register a redirect URI, and an unapproved one would make this
+        endpoint an open redirector); an error page otherwise."""
         pairs = parse_pairs(query)
         request = _Request("GET", self.issuer + OAUTH_AUTHORIZE_PATH, {}, pairs)
         try:
             grant = self.server.get_consent_grant(request)
         except OAuth2Error as error:
             self.outcome.error = error.error
-            if error.redirect_uri:
+            if error.redirect_uri and self._approved(request):
                 location = add_params_to_uri(error.redirect_uri, error.get_body())
                 return self._redirect(location)
             description = error.description or "The request is not valid."
@@ -873,6 +938,15 @@ class OAuthService:
             )
         self.outcome.client_id = grant.request.client.client_id
         return grant, str(grant.redirect_uri)
+
+    def _approved(self, request: _Request) -> bool:
+        """Whether a person has approved the request's client. authlib has set ``client``
+        unless it refused the response type first (having checked the redirect URI against the
+        client all the same)."""
+        client = getattr(request, "client", None)
+        if not isinstance(client, Client):
+            client = self.get_client(request.payload.client_id or "")
+        return client is not None and client.approved_at is not None
 
     def authorize(self, request: OAuthRequest) -> HttpReply:
         if request.method == "GET":
@@ -938,21 +1012,19 @@ class OAuthService:
             )
         username = form.get("username", "").strip()[:256]
         password = form.get("password", "")[:256]
+        if self.sign_in_limit is not None:
+            wait = self.sign_in_limit.admit(request.source_ip, username)
+            if wait is not None:
+                self.outcome.error = "sign_in_throttled"
+                reply = self._sign_in_again(grant, redirect_uri, query, username, SIGN_IN_THROTTLED)
+                reply.status = 429
+                reply.headers["Retry-After"] = str(wait)
+                return reply
         try:
             person = self.directory.sign_in(username, password)
         except SignInRefused as exc:
             self.outcome.error = "sign_in_refused"
-            html = pages.sign_in_page(
-                action=self._action(),
-                client_name=grant.request.client.client_name,
-                redirect_uri=redirect_uri,
-                scopes=str(grant.request.scope).split(),
-                request_query=query,
-                csrf_token=token,
-                username=username,
-                error=str(exc),
-            )
-            return self._page(401, html, (redirect_uri,))
+            return self._sign_in_again(grant, redirect_uri, query, username, str(exc))
         consent_id = secrets.token_urlsafe(32)
         self.store.put_consent(
             Consent(
@@ -975,6 +1047,24 @@ class OAuthService:
             csrf_token=token,
         )
         return self._page(200, html, (redirect_uri,))
+
+    def _sign_in_again(
+        self, grant: _CodeGrant, redirect_uri: str, query: str, username: str, error: str
+    ) -> HttpReply:
+        """The sign-in page again (401) with ``error``, under a new CSRF token: a form that
+        failed is never posted twice."""
+        csrf = secrets.token_urlsafe(32)
+        html = pages.sign_in_page(
+            action=self._action(),
+            client_name=grant.request.client.client_name,
+            redirect_uri=redirect_uri,
+            scopes=str(grant.request.scope).split(),
+            request_query=query,
+            csrf_token=csrf,
+            username=username,
+            error=error,
+        )
+        return self._page(401, html, (redirect_uri,), self._csrf_cookie(csrf))
 
     def _decide(self, form: Mapping[str, str], csrf_token: str, action: str | None) -> HttpReply:
         if action not in ("approve", "deny"):

@@ -3,8 +3,10 @@
 ``OAuthStore``: one table, one item per thing, keyed ``pk`` = ``CLIENT#<client_id>``,
 ``CODE#<sha256>``, ``REFRESH#<sha256>``, ``FAMILY#<id>`` or ``CONSENT#<sha256>``, each with an
 ``expires_at`` that DynamoDB's TTL deletes after (lazily: every read checks it too). No code,
-refresh token, client secret or consent id is stored, only hashes. Single-use and rotation are
-conditional writes, so two racing requests cannot both win.
+refresh token, client secret or consent id is stored, only hashes (a rotated refresh token also
+keeps its successor's response wrapped under its own value, which the table does not hold).
+Single-use, rotation and the one grace retry are conditional writes, so two racing requests
+cannot both win.
 
 ``CognitoDirectory``: the password check, through Cognito's own API (``InitiateAuth`` with
 ``USER_PASSWORD_AUTH``, then ``GetUser``), as deployed; there is no local shortcut.
@@ -14,6 +16,7 @@ Every botocore error becomes ``lucent.errors.ServiceUnavailable`` (a 503 page or
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -132,15 +135,23 @@ class OAuthStore:
             created_at=_n(item, "created_at"),
             secret_hash=_opt_s(item, "secret_hash"),
             client_uri=_opt_s(item, "client_uri"),
+            approved_at=_opt_n(item, "approved_at"),
         )
 
-    def touch_client(self, client_id: str, now: int) -> None:
-        """Push the idle expiry of a client that was just used to authorize."""
+    def approve_client(self, client_id: str, subject: str, now: int) -> None:
+        """A person approved this client on the consent page: push its idle expiry, and record
+        the first approval (when, by whom), after which authorization errors may be redirected
+        to it (RFC 9700 section 4.11.2)."""
         self._conditional_update(
             Key={"pk": {"S": f"CLIENT#{client_id}"}},
-            UpdateExpression="SET expires_at = :exp",
+            UpdateExpression="SET expires_at = :exp, approved_at = if_not_exists(approved_at, :now), "
+            "approved_by = if_not_exists(approved_by, :subject)",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":exp": {"N": str(now + CLIENT_IDLE_SECONDS)}},
+            ExpressionAttributeValues={
+                ":exp": {"N": str(now + CLIENT_IDLE_SECONDS)},
+                ":now": {"N": str(now)},
+                ":subject": {"S": subject},
+            },
         )
 
     # --- authorization codes ------------------------------------------------------------------
@@ -270,37 +281,53 @@ class OAuthStore:
 
     def get_refresh(self, token_hash: str) -> RefreshToken | None:
         item = self._get(f"REFRESH#{token_hash}")
-        if item is None:
-            return None
-        return RefreshToken(
-            token_hash=token_hash,
-            family_id=_s(item, "family_id"),
-            client_id=_s(item, "client_id"),
-            scope=_s(item, "scope"),
-            resource=_s(item, "resource"),
-            subject=_s(item, "subject"),
-            org_id=_s(item, "org_id"),
-            created_at=_n(item, "created_at"),
-            expires_at=_n(item, "valid_until"),
-            rotated_at=_opt_n(item, "rotated_at"),
-        )
+        return None if item is None else _refresh_of(token_hash, item)
 
-    def rotate_refresh(self, token_hash: str, now: int, grace_seconds: int) -> bool:
-        """Mark the refresh token rotated at ``now``. True if it was not rotated yet, or was
-        rotated less than ``grace_seconds`` ago (a concurrent retry); False means reuse."""
+    def delete_refresh(self, token_hash: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table, Key={"pk": {"S": f"REFRESH#{token_hash}"}}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable() from exc
+
+    def rotate_refresh(
+        self, token_hash: str, now: int, successor_hash: str, successor_wrapped: bytes
+    ) -> bool:
+        """Mark the refresh token rotated at ``now`` to the successor, whose response is kept
+        wrapped; True for the one request that does so, False when it was rotated already (a
+        retry, a race or a reuse) or has expired."""
         return (
             self._conditional_update(
                 Key={"pk": {"S": f"REFRESH#{token_hash}"}},
-                UpdateExpression="SET rotated_at = if_not_exists(rotated_at, :now)",
+                UpdateExpression="SET rotated_at = :now, successor_hash = :hash, "
+                "successor = :wrapped",
                 ConditionExpression="attribute_exists(pk) AND valid_until > :now AND "
-                "(attribute_not_exists(rotated_at) OR rotated_at >= :cutoff)",
+                "attribute_not_exists(rotated_at)",
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
-                    ":cutoff": {"N": str(now - grace_seconds)},
+                    ":hash": {"S": successor_hash},
+                    ":wrapped": {"S": base64.b64encode(successor_wrapped).decode("ascii")},
                 },
             )
             is not None
         )
+
+    def claim_replay(self, token_hash: str, now: int, grace_seconds: int) -> RefreshToken | None:
+        """Take the one retry a rotated token is allowed: the token (with its wrapped successor)
+        if it was rotated at most ``grace_seconds`` ago and not replayed yet; None otherwise,
+        and for every request but one of any number racing."""
+        item = self._conditional_update(
+            Key={"pk": {"S": f"REFRESH#{token_hash}"}},
+            UpdateExpression="SET replayed_at = :now",
+            ConditionExpression="attribute_exists(successor_hash) AND valid_until > :now AND "
+            "rotated_at >= :cutoff AND attribute_not_exists(replayed_at)",
+            ExpressionAttributeValues={
+                ":now": {"N": str(now)},
+                ":cutoff": {"N": str(now - grace_seconds)},
+            },
+        )
+        return None if item is None else _refresh_of(token_hash, item)
 
     # --- consent sessions ---------------------------------------------------------------------
 
@@ -343,6 +370,24 @@ class OAuthStore:
             person=Person(_s(item, "subject"), _s(item, "username"), _s(item, "org_id")),
             expires_at=_n(item, "expires_at"),
         )
+
+
+def _refresh_of(token_hash: str, item: Mapping[str, Any]) -> RefreshToken:
+    return RefreshToken(
+        token_hash=token_hash,
+        family_id=_s(item, "family_id"),
+        client_id=_s(item, "client_id"),
+        scope=_s(item, "scope"),
+        resource=_s(item, "resource"),
+        subject=_s(item, "subject"),
+        org_id=_s(item, "org_id"),
+        created_at=_n(item, "created_at"),
+        expires_at=_n(item, "valid_until"),
+        rotated_at=_opt_n(item, "rotated_at"),
+        successor_hash=_opt_s(item, "successor_hash"),
+        successor_wrapped=base64.b64decode(_s(item, "successor")) if "successor" in item else None,
+        replayed_at=_opt_n(item, "replayed_at"),
+    )
 
 
 class SignInRefused(Exception):
