@@ -243,3 +243,13 @@ def test_pages_show_and_allow_a_stored_host_only_in_ascii() -> None:
         "form-action 'self' https://xn--bcher-kva.example:8443;"
         in (headers["Content-Security-Policy"])
     )
+
+
+def test_the_confusables_data_stays_out_of_the_oauth_cold_start() -> None:
+    """About 1 MB of JSON: loaded by the first registration, not by every container's start
+    (docs/decisions/020-oauth-client-names.md)."""
+    from tests.unit.test_packaging import modules_loaded_by, top_level
+
+    packages = top_level(modules_loaded_by("OAuthFunction", "oauth"))
+    assert "authlib" in packages
+    assert "confusable_homoglyphs" not in packages
