@@ -141,6 +141,20 @@ CASES: dict[str, tuple[Callable[[World], Any], Redirected | Page | Json]] = {
         lambda w: authorize(w, redirect_uri="javascript:alert(document.cookie)"),
         Page(400, "invalid_request", "redirect_uri is not registered for this client"),
     ),
+    # Issue 17, finding 9: urlsplit drops tabs and line breaks, so the loopback rule (any port)
+    # used to match these; what matches is put in the Location and CSP headers.
+    "loopback redirect with a line break in its path": (
+        lambda w: authorize(w, redirect_uri="http://127.0.0.1:9999/call\nback"),
+        Page(400, "invalid_request", "redirect_uri is not registered for this client"),
+    ),
+    "redirect with CR LF in its port": (
+        lambda w: authorize(w, redirect_uri="http://127.0.0.1:87\r\n65/callback"),
+        Page(400, "invalid_request", "redirect_uri is not registered for this client"),
+    ),
+    "redirect with a non-ASCII port digit": (
+        lambda w: authorize(w, redirect_uri="http://127.0.0.1:\u0668\u0668/callback"),
+        Page(400, "invalid_request", "redirect_uri is not registered for this client"),
+    ),
     "mismatched redirect path": (
         lambda w: authorize(w, redirect_uri="http://127.0.0.1:8765/callback/../steal"),
         Page(400, "invalid_request", "redirect_uri is not registered for this client"),

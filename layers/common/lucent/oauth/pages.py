@@ -1,8 +1,10 @@
 """The server-rendered pages of the authorization endpoint: sign in, consent, and errors.
 
-Every value shown is HTML-escaped; no script runs on them. Each page is sent with a strict
-Content-Security-Policy (no script at all, the one inline style allowed by its hash, forms may
-post only here and, after the decision, redirect to the client's own origin),
+Every value shown is HTML-escaped; no script runs on them. The client is marked unverified
+(it registered itself) and its redirect host is shown in ASCII, punycode for an
+internationalized name, so a homograph does not read as the real host. Each page is sent with
+a strict Content-Security-Policy (no script at all, the one inline style allowed by its hash,
+forms may post only here and, after the decision, redirect to the client's own origin),
 ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` against clickjacking, and
 ``Cache-Control: no-store``.
 """
@@ -16,6 +18,7 @@ from html import escape
 from urllib.parse import urlsplit
 
 from lucent.contract import SCOPE_DESCRIPTIONS
+from lucent.oauth.policy import ascii_host
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;"
@@ -27,16 +30,30 @@ _STYLE = (
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
 
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
+# Every client registers itself (RFC 7591): nobody has checked who runs it or that its name
+# is true, and the page says so beside the name.
+_UNVERIFIED = (
+    '<dt>Publisher</dt><dd id="client-verification"><strong>Unverified</strong>: this '
+    "application registered itself. Lucent has not checked its name or who runs it.</dd>"
+)
+
+
+def _origin(uri: str) -> str | None:
+    """``scheme://host[:port]`` in ASCII (punycode), or None when ``uri`` has no such origin:
+    it is left out of the policy, which then blocks that target rather than carry it raw."""
+    scheme = urlsplit(uri).scheme.lower()
+    host = ascii_host(uri)
+    if scheme not in ("http", "https") or host is None:
+        return None
+    return f"{scheme}://{host}"
 
 
 def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
     """The headers of every page. ``form_targets``: URIs a form submission may end up at (the
     client's redirect URI, reached by our 302 after the decision: Chromium applies form-action
-    to redirects too)."""
-    sources = " ".join(["'self'", *dict.fromkeys(_origin(t) for t in form_targets)])
+    to redirects too). Every value is printable ASCII, whatever a stored client holds."""
+    origins = [o for o in (_origin(t) for t in form_targets) if o is not None]
+    sources = " ".join(["'self'", *dict.fromkeys(origins)])
     csp = (
         f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action {sources}; "
         "frame-ancestors 'none'; base-uri 'none'"
@@ -71,11 +88,13 @@ def _details(client_name: str, redirect_uri: str, scopes: Iterable[str], org_lin
     items = "".join(
         f"<li><code>{escape(s)}</code>: {escape(SCOPE_DESCRIPTIONS.get(s, s))}</li>" for s in scopes
     )
-    host = urlsplit(redirect_uri).netloc
+    # In ASCII, as browsers show a look-alike host: a homograph reads as xn--...
+    host = ascii_host(redirect_uri) or "(not a valid host)"
     return (
         "<dl>"
         f'<dt>Application</dt><dd id="client-name">{escape(client_name)}</dd>'
-        f'<dt>Sends you back to</dt><dd id="redirect-host">{escape(host)}</dd>'
+        + _UNVERIFIED
+        + f'<dt>Sends you back to</dt><dd id="redirect-host">{escape(host)}</dd>'
         f'<dt>Organization</dt><dd id="organization">{org_line}</dd>'
         "</dl>"
         f'<p>It asks to:</p><ul id="scopes">{items}</ul>'

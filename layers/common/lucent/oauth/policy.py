@@ -8,6 +8,7 @@ how long each artefact lives.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -87,14 +88,36 @@ def _split(uri: str) -> SplitResult | None:
     return parts
 
 
+def _has_control_or_space(text: str) -> bool:
+    # urlsplit silently drops tabs and line breaks, so they are refused before it runs.
+    return any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text)
+
+
+# A DNS name as hosts are written in URIs after urlsplit lowercases them. Underscores appear in
+# real internal names; anything else (";", ",", "%", quotes) could end a header's directive.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+
+
+def _plain_host(host: str) -> bool:
+    if _HOST_NAME.fullmatch(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def redirect_uri_problem(uri: Any) -> str | None:  # noqa: PLR0911 - one exit per rule
     """Why ``uri`` cannot be registered, or None: https anywhere, or http on a loopback host
-    with any port (RFC 8252 section 7.3); never a fragment, wildcard, userinfo or other scheme."""
+    with any port (RFC 8252 section 7.3); never a fragment, wildcard, userinfo or other scheme.
+    ASCII only, and the host a plain DNS name or IP address: the consent page shows the host
+    and the page's CSP names its origin, so a homograph or a header delimiter never gets in."""
     if not isinstance(uri, str) or not uri:
         return "each redirect URI must be a non-empty string"
     if len(uri) > MAX_URI_LENGTH:
         return f"a redirect URI is at most {MAX_URI_LENGTH} characters"
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in uri) or "\\" in uri:
+    if _has_control_or_space(uri) or "\\" in uri:
         return "a redirect URI may not contain spaces, control characters or backslashes"
     parts = _split(uri)
     if parts is None or not parts.scheme or not parts.netloc or not parts.hostname:
@@ -105,6 +128,18 @@ def redirect_uri_problem(uri: Any) -> str | None:  # noqa: PLR0911 - one exit pe
         return "a redirect URI may not contain a wildcard"
     if "@" in parts.netloc:
         return "a redirect URI may not contain user information"
+    if not parts.hostname.isascii():
+        return (
+            "a redirect URI's host must be ASCII: write an internationalized domain name in "
+            "punycode (xn--...)"
+        )
+    if not uri.isascii():
+        return "a redirect URI must be ASCII: percent-encode other characters (RFC 3986)"
+    if not _plain_host(parts.hostname):
+        return (
+            "a redirect URI's host may contain only letters, digits, hyphens, dots and "
+            "underscores, or be an IP address"
+        )
     scheme = parts.scheme.lower()
     if scheme == "https":
         return None
@@ -117,7 +152,15 @@ def redirect_uri_problem(uri: Any) -> str | None:  # noqa: PLR0911 - one exit pe
 
 def redirect_uri_matches(registered: str, requested: str) -> bool:
     """Exact string match; for loopback http only the port may differ (RFC 8252 section 7.3,
-    OAuth 2.1 section 4.1.2.1: native apps pick a free port at the time of the request)."""
+    OAuth 2.1 section 4.1.2.1: native apps pick a free port at the time of the request).
+
+    A registered URI that today's rules refuse (one stored before them, with a non-ASCII host
+    say) matches nothing, and a requested one must be printable ASCII: what matches ends up in
+    the Location and Content-Security-Policy headers."""
+    if redirect_uri_problem(registered) is not None:
+        return False
+    if not requested.isascii() or _has_control_or_space(requested):
+        return False
     if registered == requested:
         return True
     a, b = _split(registered), _split(requested)
@@ -128,26 +171,105 @@ def redirect_uri_matches(registered: str, requested: str) -> bool:
     return (a.path, a.query, a.fragment) == (b.path, b.query, b.fragment) and "@" not in b.netloc
 
 
+def ascii_host(uri: str) -> str | None:
+    """The host (and port) of ``uri`` as ASCII, an internationalized name in punycode (Python's
+    IDNA codec), or None when it has none or cannot be encoded: what pages show and headers
+    carry. Registration admits only ASCII hosts; this covers clients stored before that."""
+    if _has_control_or_space(uri):
+        return None
+    parts = _split(uri)
+    if parts is None or not parts.hostname:
+        return None
+    host = parts.hostname
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if not _plain_host(host):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"
+
+
 # --- client names -------------------------------------------------------------------------------
 
-# Letters people read as others: a name that folds to one of ours is refused.
-_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "!": "l", "|": "l", "3": "e", "€": "e", "$": "s"})
+# The names the consent page must never show for a client (ASCII letters only).
 _RESERVED_NAMES = ("lucent", "lucenthq")
+# Characters read as one of our letters that Unicode's confusables data (TS #39) maps elsewhere
+# or not at all: digits and signs, and U+028A/U+01B1 (upsilon), which reads as u.
+_READ_AS = str.maketrans(
+    {"0": "o", "1": "l", "!": "l", "|": "l", "3": "e", "€": "e", "$": "s", "ʊ": "u", "Ʊ": "U"}
+)
+# TS #39 section 5.2, "Highly Restrictive": one script, or one of these sets (Japanese, Chinese
+# with Bopomofo, Korean, each with Latin). Common and Inherited characters belong to any script.
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+_ANY_SCRIPT = frozenset({"COMMON", "INHERITED"})
+
+
+@functools.cache
+def _reads_as() -> dict[str, str]:
+    """Every character whose TS #39 skeleton is one of the letters of our names (either case),
+    mapped to that letter in lower case: ``I`` to ``l``, U+0435 (Cyrillic ie) to ``e``...
+
+    Only those prototypes are needed: a skeleton can hold ``lucent`` only where each of its
+    characters maps to one of these letters. The letters are prototypes, never sources, so the
+    library's two-way pairs listed under each letter are exactly its sources. Loaded on the
+    first registration, not at the function's start: the data is about 1 MB of JSON."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    letters = {c for name in _RESERVED_NAMES for c in name}
+    out: dict[str, str] = {}
+    for letter in letters:
+        for prototype in (letter, letter.upper()):
+            for entry in confusables_data.get(prototype, ()):
+                # Right-to-left sources are stored between LEFT-TO-RIGHT MARKs.
+                source = str(entry["c"]).strip("\u200e\u200f")
+                if len(source) == 1:
+                    out[source] = letter
+    return out
+
+
+def _skeleton_letters(name: str) -> str:
+    """The ASCII letters ``name`` reads as: compatibility-folded (NFKD), accents dropped, then
+    each character replaced by its TS #39 prototype where that is one of our letters, lower
+    case, and everything that is not a letter a-z removed."""
+    folded = unicodedata.normalize("NFKD", name)
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(_READ_AS)
+    reads_as = _reads_as()
+    letters = "".join(reads_as.get(c, c) for c in folded).lower()
+    return re.sub(r"[^a-z]", "", letters)
+
+
+def _mixes_scripts(name: str) -> bool:
+    from confusable_homoglyphs.categories import alias
+
+    scripts = {str(alias(c)) for c in name} - _ANY_SCRIPT
+    return len(scripts) > 1 and not any(scripts <= allowed for allowed in _SCRIPT_SETS)
 
 
 def client_name_problem(name: str) -> str | None:
     """Why a client may not call itself ``name``: it must not pass for Lucent on the consent
-    page (compared after Unicode folding, look-alike digits and punctuation removed)."""
+    page (its confusables skeleton, after Unicode TS #39, must not hold one of our names), and
+    it must be written in one script (TS #39 "highly restrictive"), so that no letter of another
+    script can stand in for a Latin one."""
     if len(name) > MAX_CLIENT_NAME_LENGTH:
         return f"client_name is at most {MAX_CLIENT_NAME_LENGTH} characters"
     if any(unicodedata.category(c).startswith("C") for c in name):
         return "client_name may not contain control or format characters"
-    folded = unicodedata.normalize("NFKD", name).casefold()
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    folded = folded.translate(_LOOKALIKES)
-    letters = re.sub(r"[^a-z]", "", folded)
+    letters = _skeleton_letters(name)
     if any(reserved in letters for reserved in _RESERVED_NAMES):
         return "client_name may not name Lucent: the consent page must not pass a client off as us"
+    if _mixes_scripts(name):
+        return (
+            "client_name may not mix scripts (such as Latin with Cyrillic or Greek): one name "
+            "could pass for another on the consent page"
+        )
     return None
 
 
@@ -251,10 +373,19 @@ def validate_registration(metadata: Any) -> ClientMetadata:
     if client_uri is not None and (
         not isinstance(client_uri, str)
         or len(client_uri) > MAX_URI_LENGTH
+        or _has_control_or_space(client_uri)
         or (parts := _split(client_uri)) is None
         or parts.scheme != "https"
+        or not parts.hostname
     ):
         raise RegistrationError("invalid_client_metadata", "client_uri must be an https URI")
+    if client_uri is not None and not client_uri.isascii():
+        # Not shown today, but returned and stored: held to the redirect URIs' rule.
+        raise RegistrationError(
+            "invalid_client_metadata",
+            "client_uri must be ASCII: write an internationalized domain name in punycode "
+            "(xn--...)",
+        )
 
     return ClientMetadata(
         redirect_uris=tuple(uris),
