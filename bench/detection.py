@@ -16,16 +16,176 @@ import gzip
 import json
 import sys
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 from bench import common, payloads
 from lucent.detection.detector import SessionDetector
 from lucent.detection.store import STATE_GZIP_LEVEL, decode_batch_object
+from lucent.ingest.batch import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES, MAX_EVENTS, parse_batch
 
 ORG = "org_bench"
 # The largest batch ingest accepts (lucent.ingest.batch.MAX_EVENTS), with a big page.
 LARGEST_EVENTS = 5_000
 LARGEST_SNAPSHOT_NODES = 3_000
+
+
+# --- the worst batches ingest accepts -------------------------------------------------------------
+#
+# Each shape aims at one cost of the node mirror that used to grow with the product of two sizes
+# (issue 17): filled up to ingest's limits (MAX_DECOMPRESSED_BYTES of JSON, MAX_EVENTS events),
+# it is the worst batch of its kind any public key can send. ``ident`` makes the node ids (tests
+# pass an int subclass that counts the comparisons made on them).
+
+Ident = Callable[[int], int]
+T0 = 1_767_225_600_000
+LIST, LAST = 10, 11  # the container of each shape, and the node that stays last in it
+
+
+def _el(
+    ident: Ident, node_id: int, tag: str = "i", children: Any = (), **attrs: str
+) -> dict[str, Any]:
+    return {
+        "type": 2,
+        "tagName": tag,
+        "attributes": attrs,
+        "childNodes": list(children),
+        "id": ident(node_id),
+    }
+
+
+def _page(ident: Ident, *children: dict[str, Any]) -> list[dict[str, Any]]:
+    body = _el(ident, 3, "body", children)
+    html = _el(ident, 2, "html", [body])
+    snapshot = {"node": {"type": 0, "id": ident(1), "childNodes": [html]}}
+    return [
+        {"type": 4, "timestamp": T0, "data": {"href": "https://shop.example/p"}},
+        {"type": 2, "timestamp": T0, "data": snapshot},
+    ]
+
+
+def _click(ident: Ident, ms: int, node: int) -> dict[str, Any]:
+    # 2 s apart: no rage burst, and every click's dead-click window closes.
+    data = {"source": 2, "type": 2, "id": ident(node), "x": 100, "y": 100}
+    return {"type": 3, "timestamp": T0 + ms, "data": data}
+
+
+def _mutation(ms: int, **changes: Any) -> dict[str, Any]:
+    data = {"source": 0, "adds": [], "removes": [], "texts": [], "attributes": [], **changes}
+    return {"type": 3, "timestamp": T0 + ms, "data": data}
+
+
+def _chunks(items: list[Any], size: int = 1_000) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def button_clicks(n: int, ident: Ident = int, clicks: int = MAX_EVENTS - 2) -> list[Any]:
+    """A button holding ``n`` empty <i>, clicked ``clicks`` times: its text was walked each time."""
+    button = _el(ident, LIST, "button", [_el(ident, 100 + i) for i in range(n)])
+    return [*_page(ident, button), *(_click(ident, 2_000 * (k + 1), LIST) for k in range(clicks))]
+
+
+def next_id_adds(n: int, ident: Ident = int) -> list[Any]:
+    """``n`` adds, each before the node that stays last (``nextId``): a list index, then insert."""
+    adds = [
+        {"parentId": ident(LIST), "nextId": ident(LAST), "node": _el(ident, 100 + i)}
+        for i in range(n)
+    ]
+    page = _page(ident, _el(ident, LIST, "div", [_el(ident, LAST)]))
+    return [*page, *(_mutation(k + 1, adds=chunk) for k, chunk in enumerate(_chunks(adds)))]
+
+
+def removes(n: int, ident: Ident = int) -> list[Any]:
+    """A list of ``n`` <i>, then each removed, last first: a list scan and a shift each."""
+    page = _page(ident, _el(ident, LIST, "div", [_el(ident, 100 + i) for i in range(n)]))
+    gone = [{"parentId": ident(LIST), "id": ident(100 + i)} for i in reversed(range(n))]
+    return [*page, *(_mutation(k + 1, removes=chunk) for k, chunk in enumerate(_chunks(gone)))]
+
+
+def mutation_clicks(n: int, ident: Ident = int, pairs: int = (MAX_EVENTS - 2) // 2) -> list[Any]:
+    """``n`` sibling buttons; a mutation before each click on one of them: every cached
+    selector was cleared, and :nth-of-type listed all siblings each time."""
+    target = 100 + min(n - 1, 5_000)
+    buttons = [_el(ident, 100 + i, "button") for i in range(n)]
+    events = _page(ident, _el(ident, LIST, "div", buttons))
+    for k in range(pairs):
+        change = [{"id": ident(LIST), "attributes": {"title": f"t{k % 2}"}}]
+        events += [
+            _mutation(2_000 * k + 1, attributes=change),
+            _click(ident, 2_000 * k + 2, target),
+        ]
+    return events
+
+
+def editable_toggles(n: int, ident: Ident = int, subtree: int = 5_000) -> list[Any]:
+    """A <div> of ``subtree`` texts made contenteditable, then not, ``n`` times: each time the
+    whole subtree was walked to blank its text."""
+    texts = [{"type": 3, "textContent": "x", "id": ident(100 + i)} for i in range(subtree)]
+    events = _page(ident, _el(ident, LIST, "div", texts))
+    flips = [
+        {"id": ident(LIST), "attributes": {"contenteditable": "true" if i % 2 == 0 else "false"}}
+        for i in range(n)
+    ]
+    return [*events, *(_mutation(k + 1, attributes=c) for k, c in enumerate(_chunks(flips)))]
+
+
+def deep_texts(n: int, ident: Ident = int, depth: int = 70) -> list[Any]:
+    """A text below ``depth`` nested <div>, changed ``n`` times: each change walked up to 64
+    ancestors to learn whether its text may be kept."""
+    node: dict[str, Any] = {"type": 3, "textContent": "x", "id": ident(LAST)}
+    for level in range(depth):
+        node = _el(ident, 100 + level, "div", [node])
+    events = _page(ident, _el(ident, LIST, "div", [node]))
+    changes = [{"id": ident(LAST), "value": f"v{i % 10}"} for i in range(n)]
+    return [*events, *(_mutation(k + 1, texts=c) for k, c in enumerate(_chunks(changes)))]
+
+
+def long_class(n: int, ident: Ident = int, pairs: int = (MAX_EVENTS - 2) // 2) -> list[Any]:
+    """A button whose class lists ``n`` names, clicked after a mutation each time: every
+    selector split the whole attribute and tested each name."""
+    classes = " ".join(f"c{i:06x}" for i in range(n))
+    events = _page(ident, _el(ident, LIST, "button", **{"class": classes}))
+    for k in range(pairs):
+        change = [{"id": ident(LIST), "attributes": {"title": f"t{k % 2}"}}]
+        events += [_mutation(2_000 * k + 1, attributes=change), _click(ident, 2_000 * k + 2, LIST)]
+    return events
+
+
+Shape = Callable[..., list[Any]]
+# name -> (shape, the size a session reported in issue 17, when there is one)
+WORST_SHAPES: dict[str, tuple[Shape, int | None]] = {
+    "button of empty <i>, clicked": (button_clicks, 16_000),
+    "adds before the last node (nextId)": (next_id_adds, 20_000),
+    "removes, last first": (removes, 20_000),
+    "mutation before each click, wide list": (mutation_clicks, None),
+    "contenteditable toggled on a subtree": (editable_toggles, None),
+    "text changes 70 levels deep": (deep_texts, None),
+    "long class attribute, mutation before each click": (long_class, None),
+}
+
+
+def body_size(events: list[Any]) -> int:
+    return len(payloads.batch_bytes(events))
+
+
+def accepted(events: list[Any]) -> bool:
+    """Whether ingest takes this batch: its JSON within MAX_DECOMPRESSED_BYTES (and its other
+    limits: parse_batch), its gzip within MAX_BODY_BYTES."""
+    raw = payloads.batch_bytes(events)
+    if len(raw) > MAX_DECOMPRESSED_BYTES or len(payloads.gzipped(raw)) > MAX_BODY_BYTES:
+        return False
+    parse_batch(raw)  # raises if ingest would refuse it
+    return True
+
+
+def largest(shape: Shape, ident: Ident = int) -> int:
+    """The largest ``n`` of ``shape`` whose batch ingest accepts."""
+    small, big = 1_000, 2_000
+    a, b = body_size(shape(small)), body_size(shape(big))
+    n = int(small + (MAX_DECOMPRESSED_BYTES - a) * (big - small) / (b - a))
+    while not accepted(shape(n, ident)):
+        n -= max(1, n // 100)
+    return n
 
 
 def _state_blob(state: dict[str, Any]) -> bytes:
