@@ -334,6 +334,13 @@ class SessionDetector:
         failed = bool(request.get("error")) or status == 0
         if not failed and not (isinstance(status, int) and status >= NETWORK_ERROR_MIN_STATUS):
             return
+        if self._signals_full() and self._entries_full():
+            # What _entry and _signal would do, without naming the request first: one event
+            # can list any number of requests.
+            self._out.dropped["entries"] += 1
+            self._out.dropped["signals"] += 1
+            self.input_node = None
+            return
         method = request.get("method")
         method = (
             clean(method[:MAX_METHOD_CHARS], MAX_METHOD_CHARS) if isinstance(method, str) else ""
@@ -350,16 +357,25 @@ class SessionDetector:
 
     # --- output ---------------------------------------------------------------------------------
 
+    def _signals_full(self) -> bool:
+        return (
+            len(self._out.signals) >= MAX_SIGNALS_PER_BATCH
+            or self.signal_count >= MAX_SIGNALS_PER_SESSION
+        )
+
+    def _entries_full(self) -> bool:
+        return (
+            self._batch_entries >= MAX_ENTRIES_PER_BATCH
+            or self.entry_count >= MAX_ENTRIES_PER_SESSION
+        )
+
     def _replay_ms(self, ts: int) -> int:
         return max(0, ts - (self.first_ts if self.first_ts is not None else ts))
 
     def _signal(
         self, kind: str, at: dict[str, Any], key: str, detail: str, message: str | None = None
     ) -> None:
-        if (
-            len(self._out.signals) >= MAX_SIGNALS_PER_BATCH
-            or self.signal_count >= MAX_SIGNALS_PER_SESSION
-        ):
+        if self._signals_full():
             self._out.dropped["signals"] += 1
             self.input_node = None  # as its entry would have
             return
@@ -381,10 +397,7 @@ class SessionDetector:
     def _entry(self, ts: int, kind: str, **fields: Any) -> None:
         # A signal's own entry is bounded by the signal caps, and always kept with its signal.
         if kind != "signal":
-            if (
-                self._batch_entries >= MAX_ENTRIES_PER_BATCH
-                or self.entry_count >= MAX_ENTRIES_PER_SESSION
-            ):
+            if self._entries_full():
                 self._out.dropped["entries"] += 1
                 if kind != "input":
                     self.input_node = None
