@@ -314,3 +314,58 @@ def test_a_user_id_with_a_lone_surrogate_is_counted_not_poisoned(rig: Rig) -> No
     assert outcome is not None
     assert (outcome.poisoned, outcome.processed) == (None, [0])
     assert by_kind(rig) == {"dead_click": (1, 1, 1)}
+
+
+# --- insights: linear in an organization's issues --------------------------------------------
+
+
+def test_insights_never_compare_issues_pairwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from lucent.detection import insights
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    old = [
+        insights.IssueRow(
+            f"iss_o{n:03d}",
+            f"old {n}",
+            "js_error",
+            "open",
+            "https://a.example/",
+            9,
+            1,
+            "2026-11-01T00:00:00Z",
+            {"h2026120110": 9},
+        )
+        for n in range(300)
+    ]
+    new = [
+        insights.IssueRow(
+            f"iss_n{n:03d}",
+            f"new {n}",
+            "js_error",
+            "open",
+            "https://a.example/",
+            1,
+            1,
+            "2026-12-01T11:00:00Z",
+            {},
+        )
+        for n in range(300)
+    ]
+    compared = 0
+    equal = insights.IssueRow.__eq__
+
+    def counting_eq(self: Any, other: Any) -> Any:
+        nonlocal compared
+        compared += 1
+        return equal(self, other)
+
+    monkeypatch.setattr(insights.IssueRow, "__eq__", counting_eq)
+    out = insights.derive("org_x", old + new, now)
+    assert compared == 0
+    assert [i.title for i in out] == [
+        "600 open issues on /",
+        "300 new issues in the last 24 hours",
+        "300 issues spiking in the last 24 hours",
+    ]
