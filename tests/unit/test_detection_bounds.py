@@ -369,3 +369,15 @@ def test_insights_never_compare_issues_pairwise(monkeypatch: pytest.MonkeyPatch)
         "300 new issues in the last 24 hours",
         "300 issues spiking in the last 24 hours",
     ]
+
+
+def test_a_state_saved_before_the_bounds_is_brought_within_them() -> None:
+    clicks = [
+        {"n": n, "ts": T0, "url": "", "selector": "button#buy", "text": None} for n in range(2_400)
+    ]
+    detector = SessionDetector(
+        {"url": "javascript://%0aalert(x)//", "pending": clicks, "recent": clicks}
+    )
+    state = detector.state()
+    assert (state["url"], len(state["pending"]), len(state["recent"])) == ("", 50, 50)
+    assert (state["pending"][0]["n"], state["recent"][0]["n"]) == (0, 2_350)

@@ -108,16 +108,18 @@ class SessionDetector:
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         s = state or {}
         self.first_ts: int | None = s.get("first_ts")
-        self.url: str = s.get("url", "")
+        # Re-checked, like the open windows below: a state saved before these bounds may hold
+        # any href and any number of clicks.
+        self.url: str = page_url(s.get("url"))
         self.mirror = NodeMirror.from_state(s.get("mirror", []))
         self.clicks: int = s.get("clicks", 0)
         # The open rage burst: {"first": click, "last": [ts, x, y], "n": length, "emitted": bool,
         # "members": [click numbers not yet known to be in a burst]}
         self.burst: dict[str, Any] | None = s.get("burst")
         # Dead-click candidates whose window is open: clicks on actionable elements.
-        self.pending: list[dict[str, Any]] = s.get("pending", [])
+        self.pending: list[dict[str, Any]] = s.get("pending", [])[:MAX_PENDING_CLICKS]
         # Clicks of the last ERROR_CLICK_WINDOW_MS, which a js_error may follow.
-        self.recent: list[dict[str, Any]] = s.get("recent", [])
+        self.recent: list[dict[str, Any]] = s.get("recent", [])[-MAX_RECENT_CLICKS:]
         self.scroll_ts: int | None = s.get("scroll_ts")
         self.input_node: int | None = s.get("input_node")
         # Signals and non-signal timeline entries of the session so far (their session caps).
