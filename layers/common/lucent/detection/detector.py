@@ -120,6 +120,9 @@ class SessionDetector:
         self.pending: list[dict[str, Any]] = s.get("pending", [])[:MAX_PENDING_CLICKS]
         # Clicks of the last ERROR_CLICK_WINDOW_MS, which a js_error may follow.
         self.recent: list[dict[str, Any]] = s.get("recent", [])[-MAX_RECENT_CLICKS:]
+        # At most the earliest click time of each list (removing clicks keeps them so).
+        self._oldest_pending = _oldest(self.pending)
+        self._oldest_recent = _oldest(self.recent)
         self.scroll_ts: int | None = s.get("scroll_ts")
         self.input_node: int | None = s.get("input_node")
         # Signals and non-signal timeline entries of the session so far (their session caps).
@@ -175,22 +178,26 @@ class SessionDetector:
         return self._out
 
     def _close_windows(self, ts: int) -> None:
-        """Everything whose window ended before ``ts``: dead clicks are decided here."""
-        if not self.pending and not self.recent:
-            return
-        still_open = []
-        for candidate in self.pending:
-            if ts - candidate["ts"] > DEAD_CLICK_WINDOW_MS:
-                self._signal(
-                    "dead_click",
-                    candidate,
-                    candidate["selector"] or "",
-                    f"No response within {DEAD_CLICK_WINDOW_MS:,} ms of the click",
-                )
-            else:
-                still_open.append(candidate)
-        self.pending = still_open
-        self.recent = [c for c in self.recent if ts - c["ts"] <= ERROR_CLICK_WINDOW_MS]
+        """Everything whose window ended before ``ts``: dead clicks are decided here. Each list
+        is walked only once its oldest click (a lower bound kept as clicks are added) is due:
+        this runs for every event."""
+        if self.pending and ts - self._oldest_pending > DEAD_CLICK_WINDOW_MS:
+            still_open = []
+            for candidate in self.pending:
+                if ts - candidate["ts"] > DEAD_CLICK_WINDOW_MS:
+                    self._signal(
+                        "dead_click",
+                        candidate,
+                        candidate["selector"] or "",
+                        f"No response within {DEAD_CLICK_WINDOW_MS:,} ms of the click",
+                    )
+                else:
+                    still_open.append(candidate)
+            self.pending = still_open
+            self._oldest_pending = _oldest(still_open)
+        if self.recent and ts - self._oldest_recent > ERROR_CLICK_WINDOW_MS:
+            self.recent = [c for c in self.recent if ts - c["ts"] <= ERROR_CLICK_WINDOW_MS]
+            self._oldest_recent = _oldest(self.recent)
 
     def _responded(self) -> None:
         self.pending = []
@@ -250,10 +257,12 @@ class SessionDetector:
         untracked = False
         if actionable is not None and not in_burst:
             if len(self.pending) < MAX_PENDING_CLICKS:
+                self._oldest_pending = min(ts, self._oldest_pending) if self.pending else ts
                 self.pending.append(click)
             else:
                 untracked = True
         if len(self.recent) < MAX_RECENT_CLICKS:
+            self._oldest_recent = min(ts, self._oldest_recent) if self.recent else ts
             self.recent.append(click)
         else:
             untracked = True
@@ -411,6 +420,10 @@ class SessionDetector:
         self._out.timeline.append(entry)
         if kind != "input":
             self.input_node = None
+
+
+def _oldest(clicks: list[dict[str, Any]]) -> int:
+    return min((c["ts"] for c in clicks), default=0)
 
 
 def _console_text(payload: Any) -> str:
