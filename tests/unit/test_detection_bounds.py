@@ -381,3 +381,14 @@ def test_a_state_saved_before_the_bounds_is_brought_within_them() -> None:
     state = detector.state()
     assert (state["url"], len(state["pending"]), len(state["recent"])) == ("", 50, 50)
     assert (state["pending"][0]["n"], state["recent"][0]["n"]) == (0, 2_350)
+
+
+def test_a_saved_click_no_date_holds_is_forgotten_not_signalled_forever() -> None:
+    # Saved by main's detector: a click in year 3,000,000 whose window was still open.
+    undated = {"n": 1, "ts": 10**17, "url": "javascript:x", "selector": "button#buy", "text": None}
+    dated = {"n": 2, "ts": T0, "url": "javascript:x", "selector": "button#buy", "text": None}
+    burst = {"first": undated, "last": [10**17, 1, 1], "n": 1, "emitted": False, "members": [1]}
+    detector = SessionDetector({"pending": [undated, dated], "recent": [undated], "burst": burst})
+    found = detector.feed([move(10**7)])
+    assert [(s.kind, s.timestamp_ms, s.url) for s in found.signals] == [("dead_click", T0, "")]
+    assert (detector.state()["burst"], detector.state()["recent"]) == (None, [])

@@ -108,18 +108,22 @@ class SessionDetector:
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         s = state or {}
         self.first_ts: int | None = s.get("first_ts")
-        # Re-checked, like the open windows below: a state saved before these bounds may hold
-        # any href and any number of clicks.
+        # Re-checked, like the clicks below: a state saved before these bounds may hold any
+        # href, any number of clicks, and clicks no date holds (whose signal would then fail
+        # every later batch of the session).
         self.url: str = page_url(s.get("url"))
         self.mirror = NodeMirror.from_state(s.get("mirror", []))
         self.clicks: int = s.get("clicks", 0)
         # The open rage burst: {"first": click, "last": [ts, x, y], "n": length, "emitted": bool,
         # "members": [click numbers not yet known to be in a burst]}
-        self.burst: dict[str, Any] | None = s.get("burst")
+        burst = s.get("burst")
+        self.burst: dict[str, Any] | None = burst if burst and _dated(burst["first"]) else None
         # Dead-click candidates whose window is open: clicks on actionable elements.
-        self.pending: list[dict[str, Any]] = s.get("pending", [])[:MAX_PENDING_CLICKS]
+        pending = [c for c in s.get("pending", []) if _dated(c)]
+        self.pending: list[dict[str, Any]] = pending[:MAX_PENDING_CLICKS]
         # Clicks of the last ERROR_CLICK_WINDOW_MS, which a js_error may follow.
-        self.recent: list[dict[str, Any]] = s.get("recent", [])[-MAX_RECENT_CLICKS:]
+        recent = [c for c in s.get("recent", []) if _dated(c)]
+        self.recent: list[dict[str, Any]] = recent[-MAX_RECENT_CLICKS:]
         # At most the earliest click time of each list (removing clicks keeps them so).
         self._oldest_pending = _oldest(self.pending)
         self._oldest_recent = _oldest(self.recent)
@@ -420,6 +424,14 @@ class SessionDetector:
         self._out.timeline.append(entry)
         if kind != "input":
             self.input_node = None
+
+
+def _dated(click: dict[str, Any]) -> bool:
+    """A click of a state saved before timestamps were bounded: one a date holds."""
+    if MIN_TIMESTAMP_MS <= click["ts"] <= MAX_TIMESTAMP_MS:
+        click["url"] = page_url(click["url"])
+        return True
+    return False
 
 
 def _oldest(clicks: list[dict[str, Any]]) -> int:
