@@ -109,21 +109,20 @@ class SessionDetector:
         s = state or {}
         self.first_ts: int | None = s.get("first_ts")
         # Re-checked, like the clicks below: a state saved before these bounds may hold any
-        # href, any number of clicks, and clicks no date holds (whose signal would then fail
-        # every later batch of the session).
+        # href, any number of clicks, and clicks no date holds (whose signal would make a later
+        # batch a poison batch).
         self.url: str = page_url(s.get("url"))
         self.mirror = NodeMirror.from_state(s.get("mirror", []))
         self.clicks: int = s.get("clicks", 0)
         # The open rage burst: {"first": click, "last": [ts, x, y], "n": length, "emitted": bool,
         # "members": [click numbers not yet known to be in a burst]}
-        burst = s.get("burst")
-        self.burst: dict[str, Any] | None = burst if burst and _dated(burst["first"]) else None
+        burst: dict[str, Any] | None = s.get("burst")
+        first = _checked([burst["first"]]) if burst else []
+        self.burst = {**burst, "first": first[0]} if burst and first else None
         # Dead-click candidates whose window is open: clicks on actionable elements.
-        pending = [c for c in s.get("pending", []) if _dated(c)]
-        self.pending: list[dict[str, Any]] = pending[:MAX_PENDING_CLICKS]
+        self.pending: list[dict[str, Any]] = _checked(s.get("pending", []))[:MAX_PENDING_CLICKS]
         # Clicks of the last ERROR_CLICK_WINDOW_MS, which a js_error may follow.
-        recent = [c for c in s.get("recent", []) if _dated(c)]
-        self.recent: list[dict[str, Any]] = recent[-MAX_RECENT_CLICKS:]
+        self.recent: list[dict[str, Any]] = _checked(s.get("recent", []))[-MAX_RECENT_CLICKS:]
         # At most the earliest click time of each list (removing clicks keeps them so).
         self._oldest_pending = _oldest(self.pending)
         self._oldest_recent = _oldest(self.recent)
@@ -215,11 +214,11 @@ class SessionDetector:
 
     def _selector(self, node: int) -> str | None:
         found = self.mirror.selector(node)
-        return clean(found, MAX_SELECTOR_CHARS) or None if found is not None else None
+        return (clean(found, MAX_SELECTOR_CHARS) or None) if found is not None else None
 
     def _text(self, node: int) -> str | None:
         found = self.mirror.text(node)
-        return clean(found, MAX_TEXT_CHARS) or None if found is not None else None
+        return (clean(found, MAX_TEXT_CHARS) or None) if found is not None else None
 
     def _incremental(self, ts: int, data: dict[str, Any]) -> None:
         source = data.get("source")
@@ -426,12 +425,13 @@ class SessionDetector:
             self.input_node = None
 
 
-def _dated(click: dict[str, Any]) -> bool:
-    """A click of a state saved before timestamps were bounded: one a date holds."""
-    if MIN_TIMESTAMP_MS <= click["ts"] <= MAX_TIMESTAMP_MS:
-        click["url"] = page_url(click["url"])
-        return True
-    return False
+def _checked(clicks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Saved clicks within today's bounds: those a date holds, their page URLs re-checked."""
+    return [
+        {**c, "url": page_url(c["url"])}
+        for c in clicks
+        if MIN_TIMESTAMP_MS <= c["ts"] <= MAX_TIMESTAMP_MS
+    ]
 
 
 def _oldest(clicks: list[dict[str, Any]]) -> int:
