@@ -392,3 +392,8 @@ def test_a_saved_click_no_date_holds_is_forgotten_not_signalled_forever() -> Non
     found = detector.feed([move(10**7)])
     assert [(s.kind, s.timestamp_ms, s.url) for s in found.signals] == [("dead_click", T0, "")]
     assert (detector.state()["burst"], detector.state()["recent"]) == (None, [])
+
+
+def test_messages_collapse_white_space_before_they_are_cut_as_before() -> None:
+    assert rules.normalise_message("Boom" + " " * 900 + "at 12") == "Boom at <n>"
+    assert rules.normalise_frame("f" + "\t" * 900 + "(app.js:1:2)") == "f (app.js:1:2)"

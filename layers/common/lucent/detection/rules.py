@@ -137,7 +137,7 @@ def normalise_message(message: str) -> str:
     text = _UUID.sub("<id>", text)
     text = _HEX_ID.sub("<id>", text)
     text = _NUMBER.sub("<n>", text)
-    return clean(text, MAX_DETAIL_CHARS)
+    return clean(_SPACES.sub(" ", text), MAX_DETAIL_CHARS)
 
 
 _FRAME_ORIGIN = re.compile(r"(?:https?|file)://[^/\s)]+", re.IGNORECASE)
@@ -148,7 +148,7 @@ def normalise_frame(frame: str) -> str:
     """A stack frame without origin, query or fragment: they differ between deployments and
     between sessions, the file, line and column do not."""
     text = _FRAME_QUERY.sub("", _FRAME_ORIGIN.sub("", frame[:MAX_MESSAGE_SCAN_CHARS]))
-    return clean(text, MAX_DETAIL_CHARS)
+    return clean(_SPACES.sub(" ", text), MAX_DETAIL_CHARS)
 
 
 # --- DOM names -----------------------------------------------------------------------------------
