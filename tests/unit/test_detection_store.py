@@ -568,11 +568,22 @@ def _walk_timeline(rig: Rig, session: str, limit: int = 100, **window: Any) -> l
             return out
 
 
-def test_a_batch_the_detector_raises_on_is_recorded_skipped_and_passed(rig: Rig) -> None:
+def test_a_batch_the_detector_raises_on_is_recorded_skipped_and_passed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     start = [meta(0), page(element(10, "button", "Buy", id="buy"))]
     rig.deliver([rig.upload("p1", 0, start)])
-    # A click in year 3,000,000: no date has it, on every delivery.
-    bad = rig.upload("p1", 1, [click(10**17, 10), move(10**17 + 9000)])
+    # Page content no longer makes the detector raise (tests/unit/test_detection_bounds.py): a
+    # detector that raises on this batch, every time, stands for the next such defect.
+    bad = rig.upload("p1", 1, [click(1000, 10), move(1001)])
+    real_feed = detection_service.SessionDetector.feed
+
+    def feed(self: Any, events: list[Any]) -> Any:
+        if events and events[-1]["timestamp"] == T0 + 1001:
+            raise ValueError("year 10000 is out of range")
+        return real_feed(self, events)
+
+    monkeypatch.setattr(detection_service.SessionDetector, "feed", feed)
     outcome = rig.service.handle_object(bad)
     assert outcome is not None
     assert (outcome.poisoned, outcome.skipped, outcome.processed) == ("ValueError", [1], [])

@@ -101,19 +101,18 @@ def derive(org_id: str, issues: list[IssueRow], now: datetime) -> list[DerivedIn
 
     day_ago = hour - timedelta(hours=24)
     week_before = day_ago - timedelta(days=7)
-    new = [
-        i
-        for i in issues
-        if i.status != "ignored" and i.first_seen >= iso(int(day_ago.timestamp() * 1000))
-    ]
+    # Linear in the organization's issues, whose number pages can grow: no list membership, and
+    # the cut-offs formatted once.
+    new_since = iso(int(day_ago.timestamp() * 1000))
+    day_bucket, week_bucket = _bucket(day_ago), _bucket(week_before)
+    new = [i for i in issues if i.status != "ignored" and i.first_seen >= new_since]
+    new_ids = {i.id for i in new}
     spiking = []
     for issue in issues:
-        if issue.status == "ignored" or issue in new:
+        if issue.status == "ignored" or issue.id in new_ids:
             continue
-        last_day = sum(c for h, c in issue.hours.items() if h >= _bucket(day_ago))
-        before = sum(
-            c for h, c in issue.hours.items() if _bucket(week_before) <= h < _bucket(day_ago)
-        )
+        last_day = sum(c for h, c in issue.hours.items() if h >= day_bucket)
+        before = sum(c for h, c in issue.hours.items() if week_bucket <= h < day_bucket)
         if last_day >= SPIKE_MIN_OCCURRENCES and last_day * 7 >= SPIKE_FACTOR * before:
             spiking.append(issue)
     if new:

@@ -11,6 +11,11 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
+from lucent.detection.page_text import clean, clean_url
+from lucent.detection.page_text import clip as _clip
+
+clip = _clip  # what mirror.py imports from here
+
 # --- thresholds ----------------------------------------------------------------------------------
 
 RAGE_CLICK_MIN_CLICKS = 3
@@ -31,6 +36,32 @@ MAX_STABLE_CLASSES = 2
 # Severity goes up one level at each of these counts of distinct sessions affected.
 SEVERITY_SESSION_STEPS = (10, 100)
 
+# --- bounds: page content is hostile (docs/detection.md, "Page content is untrusted") ---------
+
+MAX_URL_CHARS = 1024  # a page URL, and a request's path template
+MAX_SELECTOR_CHARS = 1024
+MAX_METHOD_CHARS = 10
+# Characters of a console message, or of a stack frame, read before normalising it.
+MAX_MESSAGE_SCAN_CHARS = 4096
+# A console argument is decoded as JSON (an Error object's message) only up to this size and
+# nesting; past either it is read as the text it is.
+MAX_CONSOLE_JSON_CHARS = 64 * 1024
+MAX_CONSOLE_JSON_DEPTH = 16
+# Open click windows: dead-click candidates, and clicks an error may follow. A person cannot
+# click this often within a window; further clicks are not tracked (and counted).
+MAX_PENDING_CLICKS = 50
+MAX_RECENT_CLICKS = 50
+# Signals, and timeline entries other than a signal's own, per batch and per session.
+MAX_SIGNALS_PER_BATCH = 500
+MAX_SIGNALS_PER_SESSION = 5_000
+MAX_ENTRIES_PER_BATCH = 5_000
+MAX_ENTRIES_PER_SESSION = 50_000
+# Event timestamps a date holds (1970-01-01 to 9999-12-31, epoch ms): others are dropped.
+MIN_TIMESTAMP_MS = 0
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+# Distinct ids and classes whose stability is remembered.
+STABLE_NAME_CACHE_SIZE = 4096
+
 ACTIONABLE_TAGS = frozenset({"a", "button", "label", "summary", "select"})
 ACTIONABLE_INPUT_TYPES = frozenset({"submit", "button", "checkbox", "radio"})
 
@@ -50,16 +81,19 @@ SYSTEM_ACTOR = "system:detection"
 
 
 def page_url(href: object) -> str:
-    """A page URL without query or fragment: those carry tokens, emails and search terms."""
+    """An http(s) page URL without user info, query or fragment (those carry passwords, tokens,
+    emails and search terms), at most MAX_URL_CHARS; "" for anything else (``javascript:``,
+    ``data:``, a relative reference): no page."""
     if not isinstance(href, str) or not href:
         return ""
     try:
-        parts = urlsplit(href)
+        parts = urlsplit(href[: MAX_URL_CHARS * 4])
     except ValueError:
         return ""
-    if parts.scheme and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
-    return parts.path or ""
+    host = parts.netloc.rpartition("@")[2]
+    if parts.scheme not in ("http", "https") or not host:
+        return ""
+    return clean_url(f"{parts.scheme}://{host}{parts.path or '/'}", MAX_URL_CHARS)
 
 
 def url_path(url: str) -> str:
@@ -98,12 +132,12 @@ _UNCAUGHT = re.compile(r"^Uncaught (?:\(in promise\) )?")
 
 def normalise_message(message: str) -> str:
     """An error message with what varies between occurrences replaced: URLs, ids, numbers."""
-    text = _UNCAUGHT.sub("", message.strip()).split("\n", 1)[0]
+    text = _UNCAUGHT.sub("", message[:MAX_MESSAGE_SCAN_CHARS].strip()).split("\n", 1)[0]
     text = _URL.sub("<url>", text)
     text = _UUID.sub("<id>", text)
     text = _HEX_ID.sub("<id>", text)
     text = _NUMBER.sub("<n>", text)
-    return clip(_SPACES.sub(" ", text).strip(), MAX_DETAIL_CHARS)
+    return clean(_SPACES.sub(" ", text), MAX_DETAIL_CHARS)
 
 
 _FRAME_ORIGIN = re.compile(r"(?:https?|file)://[^/\s)]+", re.IGNORECASE)
@@ -113,12 +147,8 @@ _FRAME_QUERY = re.compile(r"[?#][^\s:)]*")
 def normalise_frame(frame: str) -> str:
     """A stack frame without origin, query or fragment: they differ between deployments and
     between sessions, the file, line and column do not."""
-    text = _FRAME_QUERY.sub("", _FRAME_ORIGIN.sub("", frame))
-    return clip(_SPACES.sub(" ", text).strip(), MAX_DETAIL_CHARS)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = _FRAME_QUERY.sub("", _FRAME_ORIGIN.sub("", frame[:MAX_MESSAGE_SCAN_CHARS]))
+    return clean(_SPACES.sub(" ", text), MAX_DETAIL_CHARS)
 
 
 # --- DOM names -----------------------------------------------------------------------------------
@@ -128,12 +158,20 @@ _DIGIT_RUN = re.compile(r"\d{3,}")
 _GENERATED_PREFIXES = ("css-", "sc-", "jsx-", "emotion-", "svelte-", "ember", "_")
 
 
-@functools.cache
+MAX_STABLE_NAME_CHARS = 40
+
+
 def is_stable_name(name: str) -> bool:
     """An id or class written by a person, not generated per build or per render."""
+    return 0 < len(name) <= MAX_STABLE_NAME_CHARS and is_stable_short_name(name)
+
+
+# Only short names reach the cache, and only so many: a page can make up any number of them.
+@functools.lru_cache(maxsize=STABLE_NAME_CACHE_SIZE)
+def is_stable_short_name(name: str) -> bool:
+    """is_stable_name for a name already known to be 1 to MAX_STABLE_NAME_CHARS long."""
     return (
-        0 < len(name) <= 40
-        and _STABLE_NAME.match(name) is not None
+        _STABLE_NAME.match(name) is not None
         and _DIGIT_RUN.search(name) is None
         and not name.startswith(_GENERATED_PREFIXES)
     )

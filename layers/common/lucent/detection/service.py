@@ -236,6 +236,7 @@ class DetectionService:
         detector = SessionDetector(record.detector)
         findings = detector.feed(batch["events"])
         kept, dropped = _cap_issues(findings)
+        dropped += findings.dropped["signals"]  # past the detector's own caps
         user = _user_hash(org_id, batch.get("metadata")) or record.user
         by_fp: dict[str, list[tuple[int, DetectedSignal]]] = {}
         for index, signal in kept:
@@ -285,6 +286,7 @@ class DetectionService:
             org_id, session_id, sequence, entries, MAX_TIMELINE_BYTES - record.timeline_bytes
         )
         items += parts
+        entries_dropped += findings.dropped["entries"]
         # Checked before anything is written: a state too large makes a poison batch.
         fitted = fit_state(
             SessionRecord(
@@ -333,7 +335,9 @@ def _user_hash(org_id: str, metadata: Any) -> str | None:
     user = metadata.get("user_id")
     if isinstance(user, bool) or not isinstance(user, str | int) or user == "":
         return None
-    return hashlib.sha256(f"{org_id}\x1f{user}".encode()).hexdigest()[:24]
+    # surrogatepass: a lone surrogate (valid JSON: a "\ud800" escape) must hash, not raise.
+    key = f"{org_id}\x1f{user}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:24]
 
 
 def _change(
