@@ -7,6 +7,10 @@
 2. DynamoDB writes per batch: API calls and items written by the service, over a session of
    typical batches against moto (state, signals, timeline chunk, issues: batched where possible).
 3. Peak memory (tracemalloc) of detecting one 5,000-event batch, from its stored bytes.
+4. The worst batches ingest accepts (``WORST_SHAPES`` at their largest accepted size): the
+   detector's pass (``SessionDetector.feed``) against the floor of gunzip + ``json.loads`` of the
+   same stored object, and its peak memory. The bound is documented in docs/performance.md and
+   must stay far below the detection handler's time reserve (``MIN_REMAINING_MS``).
 Its cold start is in section 3 (bench/coldstart.py), measured like every other function's.
 """
 
@@ -341,8 +345,50 @@ def memory() -> dict[str, Any]:
     }
 
 
+# Sizes for a quick run (tests): the shapes as issue 17 reported them, or small.
+QUICK_SIZE = 2_000
+
+
+def worst(quick: bool = False) -> dict[str, Any]:
+    """Each worst shape at ingest's largest accepted size: feed time vs floor, and peak memory."""
+    out: dict[str, Any] = {}
+    for name, (shape, _) in WORST_SHAPES.items():
+        n = QUICK_SIZE if quick else largest(shape)
+        stored = payloads.gzipped(payloads.batch_bytes(shape(n)))
+        events = decode_batch_object(stored)
+        assert events is not None
+
+        def floor(_: int, stored: bytes = stored) -> Any:
+            return json.loads(gzip.decompress(stored))
+
+        def subject(_: int, batch: list[Any] = events["events"]) -> Any:
+            return SessionDetector().feed(batch)
+
+        measured = common.paired(
+            floor,
+            subject,
+            min_seconds=0.02 if quick else 0.3,
+            rounds=2 if quick else 3,
+            what=f"detection of the worst batch: {name}",
+        )
+        tracemalloc.start()
+        SessionDetector().feed(events["events"])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        out[name] = {
+            "size": n,
+            "events": len(events["events"]),
+            "stored_bytes": len(stored),
+            "peak_bytes": common.positive(peak, f"peak memory of {name}"),
+            **measured.as_dict(),
+        }
+    if not out:
+        raise common.NothingMeasured("detection: no worst batch measured")
+    return out
+
+
 def run(quick: bool = False) -> dict[str, Any]:
-    result = {"cpu": cpu(quick), "writes": writes(), "memory": memory()}
+    result = {"cpu": cpu(quick), "writes": writes(), "memory": memory(), "worst": worst(quick)}
     if result["writes"]["write_calls_per_batch"] <= 0:
         raise common.NothingMeasured("detection: no DynamoDB write counted")
     common.positive(result["memory"]["peak_bytes"], "detection: peak memory")

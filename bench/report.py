@@ -411,6 +411,25 @@ def _detection(r: Mapping[str, Any]) -> list[str]:
         f"{writes['items_written_per_batch']:.1f} items written. Peak of Python allocations "
         f"detecting one {memory['events']:,}-event batch ({_mib(memory['json_bytes'])} of JSON): "
         f"{_mib(memory['peak_bytes'])}.",
+        "",
+        "The worst batches ingest accepts (each shape at its largest accepted size; the pass of "
+        "`SessionDetector.feed` against gunzip + `json.loads` of the same stored object):",
+        "",
+        *_table(
+            ["batch", "size", "stored", "detector", "floor", "ratio", "peak memory"],
+            [
+                [
+                    name,
+                    f"{v['size']:,}",
+                    f"{v['stored_bytes']:,} B",
+                    spread(v["subject_seconds"], _seconds),
+                    spread(v["floor_seconds"], _seconds),
+                    spread(v["ratio"], _times),
+                    _mib(v["peak_bytes"]),
+                ]
+                for name, v in r.get("worst", {}).items()
+            ],
+        ),
     ]
 
 

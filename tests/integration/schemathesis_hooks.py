@@ -1,6 +1,6 @@
 """Schemathesis hooks for tests/integration/test_schemathesis.py (loaded via SCHEMATHESIS_HOOKS).
 
-Two exclusions, each by name and exact answer, and nothing else (docs/decisions/017-schema-unrouted-methods.md):
+Two exclusions, each by name and exact answer, and nothing else (docs/decisions/021-schema-unrouted-methods.md):
 
 * a schema-valid request refused only because its ``cursor`` is not one the API issued;
 * a method API Gateway does not route (TRACE, QUERY) answered with the API's own

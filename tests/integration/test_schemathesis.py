@@ -12,7 +12,7 @@ stateful), its number of examples and its expected statuses. tests/integration/s
 only stops it writing a cache or an example database; --continue-on-failure makes it report
 every failure instead of the first of each operation. Its two exclusions, each by exact answer,
 are tests/integration/schemathesis_hooks.py: the opaque-cursor false positive, and the gateway's
-404 to the methods API Gateway does not route (TRACE, QUERY; docs/decisions/017-schema-unrouted-methods.md).
+404 to the methods API Gateway does not route (TRACE, QUERY; docs/decisions/021-schema-unrouted-methods.md).
 The seed is fixed (12, the seed of issue 17) so that a failure reproduces; run the CLI by hand
 with other seeds to explore (docs/ingest.md, "Schemathesis").
 

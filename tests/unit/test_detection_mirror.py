@@ -1,4 +1,4 @@
-"""The node mirror's bounds (issue 17, finding 1; docs/decisions/017-mirror-bounds.md).
+"""The node mirror's bounds (issue 17, finding 1; docs/decisions/022-mirror-bounds.md).
 
 Work is counted, not timed: the lines of mirror.py that run (a trace function), and the
 comparisons made on node ids (ids are an int subclass that counts its ``==``; list scans such as

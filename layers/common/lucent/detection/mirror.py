@@ -13,7 +13,7 @@ Its state is a list of compact rows (``to_state``/``from_state``) that detection
 session between batches.
 
 A recording is hostile page content, so every cost here is bounded by construction
-(docs/decisions/017-mirror-bounds.md):
+(docs/decisions/022-mirror-bounds.md):
 
 * siblings are a doubly linked list and nodes a dict: an add (with or without ``nextId``) and a
   remove cost O(1) plus the size of what is added or removed, never the number of siblings;
@@ -59,7 +59,7 @@ DOCUMENT = "#document"
 # What an element whose tag name is not a CSS identifier is called: it matches any element.
 UNKNOWN_TAG = "*"
 
-# Bounds (docs/decisions/017-mirror-bounds.md).
+# Bounds (docs/decisions/022-mirror-bounds.md).
 MAX_NODES = 10_000
 MAX_TAG_CHARS = 64
 MAX_ATTRIBUTE_CHARS = 256  # id, role, type, contenteditable: longer ids are never stable anyway
