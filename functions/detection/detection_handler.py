@@ -91,6 +91,7 @@ def record_handler(
                 "signals": outcome.signals,
                 "dropped_signals": outcome.dropped_signals,
                 "dropped_entries": outcome.dropped_entries,
+                "dropped": dict(outcome.dropped),  # clicks, events, mirror_nodes, ...
                 "poisoned": outcome.poisoned,
                 "conflicts": outcome.conflicts,
             },

@@ -397,3 +397,18 @@ def test_a_saved_click_no_date_holds_is_forgotten_not_signalled_forever() -> Non
 def test_messages_collapse_white_space_before_they_are_cut_as_before() -> None:
     assert rules.normalise_message("Boom" + " " * 900 + "at 12") == "Boom at <n>"
     assert rules.normalise_frame("f" + "\t" * 900 + "(app.js:1:2)") == "f (app.js:1:2)"
+
+
+def test_what_the_mirror_left_out_is_in_the_outcome_the_handler_logs(rig: Rig) -> None:
+    many = [element(100_000 + i, "i") for i in range(10_100)]
+    hostile = element(90, "img src=x onerror=alert(1)>")
+    box = {"type": 2, "tagName": "div", "attributes": {}, "childNodes": [hostile, *many], "id": 30}
+    events = [meta(0), page(element(10, "button", "Buy", id="buy"), box), click(1000, 90)]
+    outcome = rig.service.handle_object(rig.upload("m1", 0, [*events, move(9000)]))
+    assert outcome is not None
+    # document, html, body, button + its text, the div, the img: 7 nodes; 9,993 <i> fit.
+    assert dict(outcome.dropped) == {"mirror_nodes": 107, "mirror_tag_names": 1}
+    assert (outcome.poisoned, outcome.processed) == (None, [0])
+    detector = SessionDetector()
+    detector.feed(events)
+    assert detector.mirror.selector(90) == "body > div > *"

@@ -100,7 +100,7 @@ class BatchFindings:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     # What the bounds left out of this batch: signals and (non-signal) timeline entries past
     # their batch or session cap, clicks no open window could track, events whose timestamp no
-    # date holds.
+    # date holds; and ``mirror_*``: what the node mirror's bounds left out (mirror.py).
     dropped: dict[str, int] = field(default_factory=_no_drops)
 
 
@@ -133,6 +133,7 @@ class SessionDetector:
         self.entry_count: int = s.get("entry_count", 0)
         self._out = BatchFindings()
         self._batch_entries = 0
+        self.mirror.dropped.clear()  # counted per batch
 
     def state(self) -> dict[str, Any]:
         return {
@@ -155,6 +156,7 @@ class SessionDetector:
     def feed(self, events: list[Any]) -> BatchFindings:
         self._out = BatchFindings()
         self._batch_entries = 0
+        self.mirror.dropped.clear()  # counted per batch
         for event in events:
             if not isinstance(event, dict):
                 continue
@@ -178,6 +180,8 @@ class SessionDetector:
                 self._incremental(ts, data)
             elif kind == rrweb.PLUGIN:
                 self._plugin(ts, data)
+        for kind, count in self.mirror.dropped.items():  # nodes, tag names, selector segments...
+            self._out.dropped[f"mirror_{kind}"] = count
         return self._out
 
     def _close_windows(self, ts: int) -> None:

@@ -114,6 +114,8 @@ class Outcome:
     signals: int = 0
     dropped_signals: int = 0
     dropped_entries: int = 0  # timeline entries past the session's MAX_TIMELINE_BYTES
+    # Everything else the detector's bounds left out, by kind (BatchFindings.dropped).
+    dropped: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
     duplicate: bool = False
     poisoned: str | None = None  # why the last poison batch met was one (a code, no content)
@@ -170,7 +172,7 @@ class DetectionService:
                     # A stored batch is left: fail the message so that its retry goes on.
                     raise OutOfTime(f"stopped before sequence {current}")
                 with _page_content_errors_poison():
-                    signals, dropped, entries_dropped, record = self._apply(
+                    signals, dropped, entries_dropped, bounded, record = self._apply(
                         org_id, session_id, current, record, batch
                     )
             except (SessionStateConflict, IssueWriteConflict):
@@ -187,6 +189,7 @@ class DetectionService:
             outcome.signals += signals
             outcome.dropped_signals += dropped
             outcome.dropped_entries += entries_dropped
+            outcome.dropped.update(bounded)
 
     def _skip(
         self, org_id: str, session_id: str, current: int, found: int, record: SessionRecord
@@ -231,8 +234,9 @@ class DetectionService:
         sequence: int,
         record: SessionRecord,
         batch: dict[str, Any],
-    ) -> tuple[int, int, int, SessionRecord]:
-        """Signals kept and dropped, timeline entries dropped, and the committed record."""
+    ) -> tuple[int, int, int, dict[str, int], SessionRecord]:
+        """Signals kept and dropped, timeline entries dropped, what else the detector's bounds
+        left out (by kind), and the committed record."""
         detector = SessionDetector(record.detector)
         findings = detector.feed(batch["events"])
         kept, dropped = _cap_issues(findings)
@@ -301,7 +305,12 @@ class DetectionService:
             self._store.put_items(items)
         now = iso(self._clock())
         self._store.commit(org_id, session_id, sequence, fitted, changes, now=now)
-        return len(kept), dropped, entries_dropped, fitted.record
+        bounded = {
+            kind: count
+            for kind, count in findings.dropped.items()
+            if count and kind not in ("signals", "entries")
+        }
+        return len(kept), dropped, entries_dropped, bounded, fitted.record
 
 
 @contextmanager
