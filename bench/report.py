@@ -411,6 +411,15 @@ def _detection(r: Mapping[str, Any]) -> list[str]:
         f"{writes['items_written_per_batch']:.1f} items written. Peak of Python allocations "
         f"detecting one {memory['events']:,}-event batch ({_mib(memory['json_bytes'])} of JSON): "
         f"{_mib(memory['peak_bytes'])}.",
+        *_worst(r.get("worst", {})),
+    ]
+
+
+def _worst(worst: Mapping[str, Any]) -> list[str]:
+    """The worst accepted batches (bench.detection.worst); nothing for a run from before it."""
+    if not worst:
+        return []
+    return [
         "",
         "The worst batches ingest accepts (each shape at its largest accepted size; the pass of "
         "`SessionDetector.feed` against gunzip + `json.loads` of the same stored object):",
@@ -427,7 +436,7 @@ def _detection(r: Mapping[str, Any]) -> list[str]:
                     spread(v["ratio"], _times),
                     _mib(v["peak_bytes"]),
                 ]
-                for name, v in r.get("worst", {}).items()
+                for name, v in worst.items()
             ],
         ),
     ]
