@@ -133,6 +133,14 @@ def test_invoking_the_event_gives_its_documented_outcome(name: str, seeded: dict
     assert check_invoke(spec.invoke, output, error) == []
 
 
+def test_a_stored_string_in_a_difference_is_shown_escaped() -> None:
+    # A title is page content: its line break and terminal escape must not reach the terminal.
+    output = {"statusCode": 200, "headers": {}, "body": json.dumps({"title": "x\n\x1b[2Jy"})}
+    assert check_invoke({"json": {"title": "ok"}}, output, None) == [
+        'JSON \'title\' is "x\\n\\u001b[2Jy", expected "ok"'
+    ]
+
+
 def test_check_invoke_reports_every_difference() -> None:
     expected = {
         "status": 200,

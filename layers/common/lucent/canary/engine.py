@@ -287,7 +287,10 @@ def _json_problems(expected: Mapping[str, Any], document: Any) -> list[str]:
         if key not in document:
             problems.append(f"JSON key {key!r} missing")
         elif document[key] != value:
-            problems.append(f"JSON {key!r} is {_short(document[key])}, expected {_short(value)}")
+            # JSON text, not the raw value: a stored string is page content (line breaks,
+            # terminal escapes) and is shown quoted and escaped.
+            shown, wanted = json.dumps(document[key]), json.dumps(value)
+            problems.append(f"JSON {key!r} is {_short(shown)}, expected {_short(wanted)}")
     for key in expected.get("json_keys") or []:
         if key not in document:
             problems.append(f"JSON key {key!r} missing")
