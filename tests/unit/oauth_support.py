@@ -9,11 +9,14 @@ import html
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
+import pytest
+from moto import mock_aws
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.store import CredentialStore
@@ -246,3 +249,29 @@ def provision_all() -> dict[str, str]:
     )
     names.update(identity.provision(boto3.client("cognito-idp", region_name=REGION)))
     return names
+
+
+# Headers of every JSON answer of the token and registration endpoints (RFC 6749 §5.1).
+JSON_NO_STORE = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+}
+
+
+# Fixtures shared by the OAuth test modules (each imports them by name and lists them in
+# ``__all__``).
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def names() -> Iterator[dict[str, str]]:
+    with mock_aws():
+        yield provision_all()
+
+
+@pytest.fixture
+def oauth(names: dict[str, str], clock: Clock) -> OAuthTestClient:
+    return OAuthTestClient(names, clock)

@@ -4,11 +4,9 @@ rotation, reuse detection and revocation, over moto's DynamoDB and Cognito (docs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from lucent.auth.credentials import CredentialKind, hash_secret
 from lucent.oauth.limits import RegistrationRateLimit
@@ -21,36 +19,19 @@ from tests.unit.oauth_support import (
     CSRF_COOKIE,
     DATA_RESOURCE,
     ISSUER,
+    JSON_NO_STORE,
     MCP_RESOURCE,
     REDIRECT,
     Clock,
     OAuthTestClient,
+    clock,
     hidden_fields,
-    provision_all,
+    names,
+    oauth,
     query_of,
 )
 
-JSON_NO_STORE = {
-    "Content-Type": "application/json",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def names() -> Iterator[dict[str, str]]:
-    with mock_aws():
-        yield provision_all()
-
-
-@pytest.fixture
-def oauth(names: dict[str, str], clock: Clock) -> OAuthTestClient:
-    return OAuthTestClient(names, clock)
+__all__ = ["clock", "names", "oauth"]  # the fixtures, used by name
 
 
 def error_of(reply: Any) -> dict[str, Any]:

@@ -12,12 +12,10 @@ The real service over moto's DynamoDB and Cognito, as in test_oauth.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from moto import mock_aws
 
 from lucent.auth.credentials import hash_secret
 from lucent.oauth.limits import SignInRateLimit
@@ -31,35 +29,18 @@ from lucent_dev import identity
 from tests.unit.oauth_support import (
     CSRF_COOKIE,
     ISSUER,
+    JSON_NO_STORE,
     REDIRECT,
     Clock,
     OAuthTestClient,
+    clock,
     hidden_fields,
-    provision_all,
+    names,
+    oauth,
     query_of,
 )
 
-JSON_NO_STORE = {
-    "Content-Type": "application/json",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def names() -> Iterator[dict[str, str]]:
-    with mock_aws():
-        yield provision_all()
-
-
-@pytest.fixture
-def oauth(names: dict[str, str], clock: Clock) -> OAuthTestClient:
-    return OAuthTestClient(names, clock)
+__all__ = ["clock", "names", "oauth"]  # the fixtures, used by name
 
 
 def item(oauth: OAuthTestClient, pk: str) -> dict[str, Any]:

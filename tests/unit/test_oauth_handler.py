@@ -46,6 +46,37 @@ def call(handler: Any, method: str, resource: str, **kwargs: Any) -> dict[str, A
     return dict(handler(event, None))
 
 
+def open_sign_in(
+    handler: Any, metadata: dict[str, Any]
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Register a public client (``metadata`` added) and open its sign-in page: the PKCE
+    verifier, the authorization request's parameters and the page (asserted 200)."""
+    document = {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", **metadata}
+    registered = json.loads(
+        call(
+            handler,
+            "POST",
+            "/oauth/register",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(document),
+        )["body"]
+    )
+    verifier, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": registered["client_id"],
+        "redirect_uri": REDIRECT,
+        "scope": "read:lucent",
+        "state": "s1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": ISSUER + "/api/v1",
+    }
+    page = call(handler, "GET", "/oauth/authorize", query=params)
+    assert page["statusCode"] == 200, page["body"]
+    return verifier, params, page
+
+
 def test_the_issuer_is_the_execute_api_url_with_its_stage(handler: Any) -> None:
     response = call(handler, "GET", "/.well-known/oauth-authorization-server")
     assert response["statusCode"] == 200
@@ -57,35 +88,13 @@ def test_the_issuer_is_the_execute_api_url_with_its_stage(handler: Any) -> None:
 def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        registered = json.loads(
-            call(
-                handler,
-                "POST",
-                "/oauth/register",
-                headers={"Content-Type": "application/json"},
-                body=json.dumps(
-                    {
-                        "redirect_uris": [REDIRECT],
-                        "client_name": "Tool",
-                        "token_endpoint_auth_method": "none",
-                        "grant_types": ["authorization_code", "refresh_token"],
-                    }
-                ),
-            )["body"]
+        verifier, params, page = open_sign_in(
+            handler,
+            {
+                "client_name": "Tool",
+                "grant_types": ["authorization_code", "refresh_token"],
+            },
         )
-        verifier, challenge = pkce()
-        params = {
-            "response_type": "code",
-            "client_id": registered["client_id"],
-            "redirect_uri": REDIRECT,
-            "scope": "read:lucent",
-            "state": "s1",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "resource": ISSUER + "/api/v1",
-        }
-        page = call(handler, "GET", "/oauth/authorize", query=params)
-        assert page["statusCode"] == 200, page["body"]
         cookie = page["headers"]["Set-Cookie"].split(";", 1)[0]
         form = {
             **hidden_fields(page["body"]),
@@ -118,7 +127,7 @@ def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
                     "grant_type": "authorization_code",
                     "code": code,
                     "redirect_uri": REDIRECT,
-                    "client_id": registered["client_id"],
+                    "client_id": params["client_id"],
                     "code_verifier": verifier,
                 }
             ),
@@ -130,7 +139,7 @@ def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
     audit = [line for line in lines if line.get("message") == "oauth request"]
     assert [line["status"] for line in audit] == [201, 200, 200, 302, 200]
     assert audit[-1]["endpoint"] == "/oauth/token"
-    assert audit[-1]["client_id"] == registered["client_id"]
+    assert audit[-1]["client_id"] == params["client_id"]
     assert audit[-1]["org_id"] == "org_demo"
     for secret in (
         issued["access_token"],
@@ -175,29 +184,7 @@ def test_thirty_sign_in_guesses_are_throttled_and_logged_without_the_guess(handl
     """Issue 17, finding 10: thirty guesses from one address got thirty 401s."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        registered = json.loads(
-            call(
-                handler,
-                "POST",
-                "/oauth/register",
-                headers={"Content-Type": "application/json"},
-                body=json.dumps(
-                    {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}
-                ),
-            )["body"]
-        )
-        _, challenge = pkce()
-        params = {
-            "response_type": "code",
-            "client_id": registered["client_id"],
-            "redirect_uri": REDIRECT,
-            "scope": "read:lucent",
-            "state": "s1",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "resource": ISSUER + "/api/v1",
-        }
-        page = call(handler, "GET", "/oauth/authorize", query=params)
+        _, _, page = open_sign_in(handler, {})
         cookie = page["headers"]["Set-Cookie"].split(";", 1)[0]
         statuses = []
         for n in range(30):

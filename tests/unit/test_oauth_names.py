@@ -9,16 +9,14 @@ these rules (docs/oauth.md, docs/decisions/020-oauth-client-names.md)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from lucent.oauth import pages
 from lucent.oauth.models import Client
 from lucent.oauth.store import OAuthStore
-from tests.unit.oauth_support import REDIRECT, Clock, OAuthTestClient, provision_all
+from tests.unit.oauth_support import REDIRECT, OAuthTestClient, clock, names, oauth
 
 NAMES_LUCENT = "client_name may not name Lucent: the consent page must not pass a client off as us"
 MIXED_SCRIPTS = (
@@ -43,10 +41,7 @@ UNVERIFIED = (
 )
 
 
-@pytest.fixture
-def oauth() -> Iterator[OAuthTestClient]:
-    with mock_aws():
-        yield OAuthTestClient(provision_all(), Clock())
+__all__ = ["clock", "names", "oauth"]  # the fixtures, used by name
 
 
 def _register(oauth: OAuthTestClient, **metadata: Any) -> Any:
