@@ -71,7 +71,7 @@ def run(quick: bool = False) -> dict[str, Any]:  # noqa: PLR0915 - one flat list
                 "AuthorizerFunction",
                 "DataAuthorizerFunction",
                 "IngestFunction",
-                "DataApiFunction",
+                "IssuesFunction",
             )
         }
         gateway = Gateway(handlers)

@@ -37,7 +37,7 @@ FACTORIES = {
     "AuthorizerFunction": "module.authenticator()",
     "DataAuthorizerFunction": "module.authenticator()",
     "IngestFunction": "module.service()",
-    "DataApiFunction": "module.service()",
+    "IssuesFunction": "module.service()",
     "McpFunction": "module.server(); import lucent.mcp.tools as t; t.tool_definitions()",
     "DetectionFunction": "module.service()",
     "OAuthFunction": "module._parts()",

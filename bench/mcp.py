@@ -4,7 +4,7 @@ like every other function's; here, for reference, the import of the official SDK
 (``mcp.server.mcpserver``) in the same kind of fresh python3.12 process, against ``import boto3``.
 
 One ``tools/call list_issues`` (limit 25) through the MCP function against one
-``GET /api/v1/issues?limit=25`` through the Data API function, both with the same token and AWS
+``GET /api/v1/issues?limit=25`` through the issues function, both with the same token and AWS
 answered from a recording (bench/awsstub.py: botocore serialising, signing and parsing are
 counted, moto and the network are not). Goal: ratio <= 1.5.
 """
@@ -104,19 +104,19 @@ def _warm_handlers() -> Iterator[tuple[Any, Any]]:
 
         demo.seed_all(boto3.client("dynamodb", region_name=common.REGION), names)
         assert common.handler("McpFunction")(mcp_event, LocalContext("mcp"))["statusCode"] == 200
-        data = common.handler("DataApiFunction")(data_event, LocalContext("data"))
+        data = common.handler("IssuesFunction")(data_event, LocalContext("data"))
         assert data["statusCode"] == 200, data
     answers: dict[str, Canned] = dict(recorder.answers)
     with Replayer(answers), common.quiet():
         mcp_handler = common.handler("McpFunction")
-        data_handler = common.handler("DataApiFunction")
+        data_handler = common.handler("IssuesFunction")
         yield mcp_handler, data_handler
 
 
 def warm_cpu(quick: bool = False) -> dict[str, Any]:
     common.apply_env()
     mcp_event, data_event = _mcp_event(), _data_event()
-    mcp_context, data_context = LocalContext("McpFunction"), LocalContext("DataApiFunction")
+    mcp_context, data_context = LocalContext("McpFunction"), LocalContext("IssuesFunction")
     with _warm_handlers() as (mcp_handler, data_handler):
         mcp_answer = mcp_handler(mcp_event, mcp_context)
         data_answer = data_handler(data_event, data_context)

@@ -145,7 +145,7 @@ COLD_START_GOALS = {
     "AuthorizerFunction": 1.15,
     "DataAuthorizerFunction": 1.15,
     "IngestFunction": 1.5,
-    "DataApiFunction": 1.8,
+    "IssuesFunction": 1.8,
     "DetectionFunction": 1.8,
     "McpFunction": 2.0,
     "OAuthFunction": 2.0,

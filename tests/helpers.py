@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 _AUTHORIZER_SHAPE = json.loads((FIXTURES / "sam_request_authorizer.json").read_text())
 _PROXY_SHAPE = json.loads((FIXTURES / "sam_aws_proxy.json").read_text())
 
-API_IDS = {"ingest": "ingestapi", "data_api": "dataapi"}
+API_IDS = {"ingest": "ingestapi", "data": "dataapi"}
 
 
 def authorizer_event(
@@ -26,7 +26,7 @@ def authorizer_event(
     path: str | None = None,
 ) -> dict[str, Any]:
     event = copy.deepcopy(_AUTHORIZER_SHAPE)
-    api_id = API_IDS["ingest" if resource.startswith("/api/sdk/") else "data_api"]
+    api_id = API_IDS["ingest" if resource.startswith("/api/sdk/") else "data"]
     actual_path = path or resource
     event.update(
         methodArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/{method}{actual_path}",

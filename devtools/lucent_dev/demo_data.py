@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-from lucent.data_api import records
-from lucent.data_api.models import (
+from lucent.issues import records
+from lucent.issues.models import (
     Impact,
     Insight,
     InsightCategory,
@@ -27,7 +27,7 @@ from lucent.data_api.models import (
     Signal,
     new_id,
 )
-from lucent.data_api.store import DataStore
+from lucent.issues.store import DataStore
 
 DEMO_ANCHOR = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 SITE = "https://shop.example.com"
@@ -430,7 +430,7 @@ def _insights(issues: list[Issue], anchor: datetime, rng: Random) -> list[Insigh
 def seed(dynamodb_client: Any, table_name: str, org_id: str) -> dict[str, int]:
     """Write the demo data of ``org_id`` into the data table; returns counts by entity."""
     data = generate(org_id)
-    # The store writes the runtime's records (lucent.data_api.records): same fields, same values.
+    # The store writes the runtime's records (lucent.issues.records): same fields, same values.
     DataStore(dynamodb_client, table_name).put_all(
         org_id,
         [records.Issue(**issue.model_dump()) for issue in data.issues],

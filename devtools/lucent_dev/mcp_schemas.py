@@ -13,7 +13,7 @@ import json
 
 from pydantic import BaseModel
 
-from lucent.data_api import models
+from lucent.issues import models
 from lucent.mcp.tools import OUTPUT_SCHEMAS_FILE, TOOLS
 
 _MODELS: dict[str, type[BaseModel]] = {

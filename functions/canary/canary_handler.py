@@ -47,7 +47,7 @@ def credentials() -> dict[str, str]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
-    urls = {"ingest": settings.require("ingest_url"), "data_api": settings.require("data_url")}
+    urls = {"ingest": settings.require("ingest_url"), "data": settings.require("data_url")}
     if settings.mcp_url:
         urls["mcp"] = settings.mcp_url
     manifest = load_manifest(events_dir())

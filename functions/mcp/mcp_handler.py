@@ -19,8 +19,8 @@ from lucent.auth.credentials import Principal
 from lucent.auth.store import CredentialStore
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
-from lucent.data_api.service import DataService
-from lucent.data_api.store import DataStore
+from lucent.issues.service import DataService
+from lucent.issues.store import DataStore
 from lucent.mcp.events import proxy_response, request_from_event
 from lucent.mcp.server import HttpReply, McpServer, Outcome
 from lucent.observability import audit

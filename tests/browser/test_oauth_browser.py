@@ -150,7 +150,7 @@ def _mcp_status(url: str, token: str) -> int:
         return int(error.code)
 
 
-def _data_api_answer(url: str, token: str) -> tuple[int, bytes, str | None]:
+def _data_answer(url: str, token: str) -> tuple[int, bytes, str | None]:
     """``GET /api/v1/issues`` with ``token``: status, body and ``WWW-Authenticate``."""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
@@ -296,7 +296,7 @@ async def _steps(api: LocalApi, callback: ThreadingHTTPServer, page: Any) -> Non
 
     # The token was granted for <base>/mcp (RFC 8707): the Data API, on the same host, refuses
     # it exactly as it refuses an unknown token (docs/oauth.md, "Audience").
-    assert _data_api_answer(f"{api.url}/api/v1/issues", first_tokens.access_token) == (
+    assert _data_answer(f"{api.url}/api/v1/issues", first_tokens.access_token) == (
         401,
         b'{"error": "Missing or invalid bearer token"}',
         'Bearer scope="read:lucent"',

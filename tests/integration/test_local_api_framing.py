@@ -339,7 +339,7 @@ def _expected_line(request: str, status: int, error: str, line: str) -> str:
     return f"{request} {status} {elapsed} ms  (MALFORMED_REQUEST: {error})"
 
 
-def test_malformed_framing_on_the_data_api_has_no_cors(api: LocalApi, log: io.StringIO) -> None:
+def test_malformed_framing_on_the_data_has_no_cors(api: LocalApi, log: io.StringIO) -> None:
     before = line_count(log)
     raw = f"PATCH {ISSUES}/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
     reply = exchange(api, raw.encode() + b"Content-Length: abc\r\n\r\n{}")

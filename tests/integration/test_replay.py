@@ -91,16 +91,16 @@ def test_replay_substitutes_the_deployment_credentials(
     path = tmp_path / "fresh.json"
     path.write_text(json.dumps(values))
     code, output = run_replay(
-        "--credentials", str(path), "--only", "ingest-post-json", "data-list-issues"
+        "--credentials", str(path), "--only", "ingest-post-json", "issues-list-issues"
     )
     assert code == 0, output
     assert output.rstrip().endswith("2 passed, 0 failed, 0 skipped")
     # And with a key the deployment does not know, the same event fails.
     values["api_key"] = issue_credential(CredentialKind.API, "org_demo").secret
     path.write_text(json.dumps(values))
-    code, output = run_replay("--credentials", str(path), "--only", "data-list-issues")
+    code, output = run_replay("--credentials", str(path), "--only", "issues-list-issues")
     assert code == 1
-    assert "FAIL data-list-issues 401" in output
+    assert "FAIL issues-list-issues 401" in output
     assert "status 401, expected 200" in output
 
 
@@ -118,7 +118,7 @@ def wrong_events(tmp_path: Path, name: str, http: dict[str, Any]) -> Path:
 @pytest.mark.parametrize(
     ("name", "http", "problem"),
     [
-        ("data-list-issues", {"status": 418}, "status 200, expected 418"),
+        ("issues-list-issues", {"status": 418}, "status 200, expected 418"),
         (
             "ingest-missing-key",
             {"status": 401, "body": '{"error": "Missing key"}'},
@@ -129,7 +129,7 @@ def wrong_events(tmp_path: Path, name: str, http: dict[str, Any]) -> Path:
             {"status": 204, "headers": {"Access-Control-Allow-Origin": "https://x"}},
             "header Access-Control-Allow-Origin: '*', expected 'https://x'",
         ),
-        ("data-get-issue", {"status": 200, "json": {"id": "iss_other"}}, "JSON 'id' is"),
+        ("issues-get-issue", {"status": 200, "json": {"id": "iss_other"}}, "JSON 'id' is"),
     ],
 )
 def test_a_wrong_expectation_fails_the_replay(
@@ -154,7 +154,7 @@ def test_roles_the_deployment_lacks_are_skipped_not_failed(
     code, output = run_replay("--credentials", str(path))
     assert code == 0, output
     skipped = sorted(re.findall(r"^\[[ \d]+/\d+\] SKIP (\S+)", output, re.MULTILINE))
-    assert skipped == ["data-get-issue-other-org", "ingest-revoked-key"]
+    assert skipped == ["issues-get-issue-other-org", "ingest-revoked-key"]
     assert "SKIP ingest-revoked-key -  no value for revoked_public_key" in output
     assert output.rstrip().endswith(f"{len(REPLAYED) - 2} passed, 0 failed, 2 skipped")
 
@@ -164,17 +164,17 @@ def test_an_unreachable_deployment_fails(credentials_file: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     code, output = run_replay(
-        "--credentials", str(credentials_file), "--url", dead, "--only", "data-list-issues"
+        "--credentials", str(credentials_file), "--url", dead, "--only", "issues-list-issues"
     )
     assert code == 1
-    assert "FAIL data-list-issues -  request failed:" in output
+    assert "FAIL issues-list-issues -  request failed:" in output
 
 
 def test_replay_defaults_to_dev_json(
     api: LocalApi, credentials_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replay_command, "DEV_STATE_PATH", credentials_file)
-    code, output = run_replay("--only", "data-missing-token")
+    code, output = run_replay("--only", "issues-missing-token")
     assert code == 0, output
     assert f"against ingest {api.url}, data {api.url}" in output
 
@@ -332,7 +332,7 @@ def test_replay_out_of_time_fails_what_it_could_not_run(credentials_file: Path) 
     values = json.loads(credentials_file.read_text())
     results = replay(
         load_manifest(EVENTS),
-        {"ingest": values["ingest_url"], "data_api": values["data_url"]},
+        {"ingest": values["ingest_url"], "data": values["data_url"]},
         values,
         time_left=lambda: 0.0,
     )

@@ -149,7 +149,7 @@ def test_ingest_api_agrees_with_openapi_ingest_yaml(
 
 
 @pytest.fixture(scope="module")
-def data_api_token(api: LocalApi) -> str:
+def data_token(api: LocalApi) -> str:
     """A write API key of the demo organization whose per-token limit (docs/data-api.md) is high
     enough that 429s do not stand between Schemathesis and the API's logic."""
     assert api.aws is not None
@@ -165,13 +165,13 @@ def data_api_token(api: LocalApi) -> str:
     return issued.secret
 
 
-def test_data_api_agrees_with_openapi_data_yaml(
-    api: LocalApi, data_api_token: str, tmp_path: Path, deadline: float
+def test_data_agrees_with_openapi_data_yaml(
+    api: LocalApi, data_token: str, tmp_path: Path, deadline: float
 ) -> None:
     report, output = run_schemathesis(
         api,
         DOCS / "openapi-data.yaml",
-        f"Authorization: Bearer {data_api_token}",
+        f"Authorization: Bearer {data_token}",
         tmp_path,
         deadline,
     )

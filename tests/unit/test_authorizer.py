@@ -310,7 +310,7 @@ def gateway(authorizer: Any) -> Gateway:
         "AuthorizerFunction": authorizer,
         "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
         "IngestFunction": echo,
-        "DataApiFunction": echo,
+        "IssuesFunction": echo,
     }
     return Gateway(handlers)
 

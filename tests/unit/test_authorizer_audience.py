@@ -17,7 +17,7 @@ ISSUES = "/api/v1/issues"
 ISSUE = "/api/v1/issues/{issue_id}"
 HOST = "f6g7h8i9j0.execute-api.us-east-1.amazonaws.com"
 STAGE_BASE = f"https://{HOST}/prod"  # the authorizer_event shape's stage is "prod"
-DATA_API = f"{STAGE_BASE}/api/v1"
+DATA = f"{STAGE_BASE}/api/v1"
 MCP = f"{STAGE_BASE}/mcp"
 CTX = LocalContext("DataAuthorizerFunction")
 UNKNOWN_TOKEN_401 = b'{"error": "Missing or invalid bearer token"}'
@@ -94,14 +94,14 @@ def test_a_token_for_another_resource_is_refused_like_an_unknown_token(
 @pytest.mark.parametrize(
     ("bound_to", "host"),
     [
-        (DATA_API, HOST),
-        (f"{DATA_API}/", HOST),
+        (DATA, HOST),
+        (f"{DATA}/", HOST),
         (f"HTTPS://{HOST.upper()}/prod/api/v1", HOST),  # scheme and host are case-insensitive
         ("https://api.lucenthq.com/api/v1", "api.lucenthq.com"),  # a custom domain at its root
     ],
     ids=["exact", "trailing-slash", "scheme-and-host-case", "custom-domain"],
 )
-def test_a_token_for_the_data_api_is_allowed(
+def test_a_token_for_the_data_routes_is_allowed(
     authorizer: Any, dynamodb: Any, aws: dict[str, str], bound_to: str, host: str
 ) -> None:
     token = oauth_token(dynamodb, aws["CredentialsTable"], bound_to).secret
@@ -128,7 +128,7 @@ def test_the_cache_holds_records_not_decisions(
 ) -> None:
     """One warm container: the second request reads nothing (the table is gone by then), and a
     record cached while serving one stage does not open another."""
-    token = oauth_token(dynamodb, aws["CredentialsTable"], DATA_API).secret
+    token = oauth_token(dynamodb, aws["CredentialsTable"], DATA).secret
     mcp_token = oauth_token(dynamodb, aws["CredentialsTable"], MCP).secret
     assert effect_of(authorizer, event(token)) == "Allow"
     assert effect_of(authorizer, event(mcp_token)) == "Unauthorized"
@@ -146,7 +146,7 @@ def test_through_the_gateway_responses_the_401_is_an_unknown_tokens(
     gateway = Gateway(
         {
             "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
-            "DataApiFunction": lambda event, _: {"statusCode": 200, "body": "reached"},
+            "IssuesFunction": lambda event, _: {"statusCode": 200, "body": "reached"},
         }
     )
     table = aws["CredentialsTable"]

@@ -26,7 +26,7 @@ from lucent.errors import (
 )
 from tests.helpers import store_credential
 
-DATA_API = "https://api.lucent.test/api/v1"  # the resource server being called
+DATA = "https://api.lucent.test/api/v1"  # the resource server being called
 ALL_KINDS = list(CredentialKind)
 
 
@@ -225,13 +225,9 @@ def test_bearer_authentication_outcomes(dynamodb: Any, aws: dict[str, str]) -> N
     )
     mcp = store_credential(dynamodb, table, CredentialKind.MCP, "org_c")
     public = store_credential(dynamodb, table, CredentialKind.PUBLIC, "org_a")
-    assert (
-        auth.authenticate_bearer(f"Bearer {api.secret}", "read:lucent", DATA_API).org_id == "org_a"
-    )
-    assert (
-        auth.authenticate_bearer(f"bEaReR {oat.secret}", "read:lucent", DATA_API).org_id == "org_b"
-    )
-    assert auth.authenticate_bearer(f"BEARER   {mcp.secret}", "read:lucent", DATA_API).scopes == {
+    assert auth.authenticate_bearer(f"Bearer {api.secret}", "read:lucent", DATA).org_id == "org_a"
+    assert auth.authenticate_bearer(f"bEaReR {oat.secret}", "read:lucent", DATA).org_id == "org_b"
+    assert auth.authenticate_bearer(f"BEARER   {mcp.secret}", "read:lucent", DATA).scopes == {
         "read:lucent"
     }
     for header in (
@@ -245,11 +241,11 @@ def test_bearer_authentication_outcomes(dynamodb: Any, aws: dict[str, str]) -> N
         f"Bearer {generate_secret(CredentialKind.API)}",
     ):
         with pytest.raises(InvalidBearerToken) as raised:
-            auth.authenticate_bearer(header, "write:issues", DATA_API)
+            auth.authenticate_bearer(header, "write:issues", DATA)
         assert raised.value.headers() == {"WWW-Authenticate": 'Bearer scope="write:issues"'}
     clock.now = 10_030  # the OAuth token expires on the second, even from the cache
     with pytest.raises(InvalidBearerToken):
-        auth.authenticate_bearer(f"Bearer {oat.secret}", "read:lucent", DATA_API)
+        auth.authenticate_bearer(f"Bearer {oat.secret}", "read:lucent", DATA)
 
 
 def test_revocation_takes_effect_within_the_cache_ttl(dynamodb: Any, aws: dict[str, str]) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from lucent.data_api.models import PageParams
 from lucent.detection.insights import IssueRow, derive
 from lucent.detection.service import replay_key
 from lucent.errors import OutOfTime
+from lucent.issues.models import PageParams
 from tests.conftest import load_function
 from tests.unit.test_detection import T0, click, element, load_events, meta, move, page
 from tests.unit.test_detection_store import ORG, Rig

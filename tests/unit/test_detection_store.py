@@ -17,9 +17,6 @@ from moto import mock_aws
 
 from lucent.auth.credentials import CredentialKind, Principal
 from lucent.contract import READ_SCOPE
-from lucent.data_api.models import IssueListParams, IssueStatus, SignalListParams, TimelineParams
-from lucent.data_api.service import DataService
-from lucent.data_api.store import DataStore
 from lucent.detection import service as detection_service
 from lucent.detection.service import DetectionService, replay_key
 from lucent.detection.store import (
@@ -30,6 +27,9 @@ from lucent.detection.store import (
 )
 from lucent.errors import PoisonBatch, SequenceGap
 from lucent.ingest import batch as ingest_batch
+from lucent.issues.models import IssueListParams, IssueStatus, SignalListParams, TimelineParams
+from lucent.issues.service import DataService
+from lucent.issues.store import DataStore
 from lucent_dev import template as tpl
 from tests.conftest import REGION
 from tests.unit.test_detection import (

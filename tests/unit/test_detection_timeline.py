@@ -10,7 +10,7 @@ import pytest
 
 from lucent.auth.credentials import CredentialKind
 from tests.conftest import load_function
-from tests.unit.test_data_api import ORG_A, ORG_B, READ_A, invoke, principal_for
+from tests.unit.test_issues_handler import ORG_A, ORG_B, READ_A, invoke, principal_for
 from tests.unit.test_detection import SECRET, click, element, load_events, meta, page
 from tests.unit.test_detection_store import Rig, split
 from tests.unit.test_openapi import check_against_document
@@ -42,7 +42,7 @@ def get(fn: Any, session: str, **options: Any) -> Any:
 
 
 def test_the_timeline_tells_the_session_in_order(detected: Rig) -> None:
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     result = get(fn, "shop-a", query={"limit": "100"})
     assert result.status == 200
     page = result.json()
@@ -96,7 +96,7 @@ def test_the_timeline_tells_the_session_in_order(detected: Rig) -> None:
 
 
 def test_pages_and_time_window(detected: Rig) -> None:
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     everything = get(fn, "shop-a", query={"limit": "100"}).json()["items"]
     walked: list[Any] = []
     cursor = None
@@ -121,7 +121,7 @@ def test_pages_and_time_window(detected: Rig) -> None:
 
 
 def test_other_organizations_and_unknown_sessions_are_the_same_404(detected: Rig) -> None:
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     answers = [get(fn, s) for s in ("shop-b", "no-such-session", "bad%20id", "x" * 200)]
     assert {(a.status, a.body) for a in answers} == {(404, b'{"error": "Session not found"}')}
     assert len({json.dumps(sorted(a.headers.items())) for a in answers}) == 1
@@ -142,7 +142,7 @@ def test_other_organizations_and_unknown_sessions_are_the_same_404(detected: Rig
     ],
 )
 def test_errors(detected: Rig, options: dict[str, Any], status: int, body: Any) -> None:
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     result = get(fn, "shop-a", **options)
     assert result.status == status
     if body is not None:
@@ -166,7 +166,7 @@ def test_the_timeline_is_sorted_by_replay_time_across_batches_and_pages(
             ),
         ]
     )
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     everything = get(fn, "burst", query={"limit": "100"}).json()["items"]
     shown = [(e["replay_timestamp_ms"], e["kind"], e["signal_kind"]) for e in everything]
     assert shown == [

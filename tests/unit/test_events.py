@@ -40,9 +40,9 @@ def test_every_event_names_a_function_and_api_of_the_template() -> None:
     routes = tpl.routes()
     for spec in MANIFEST.events:
         assert spec.function in functions, spec.file
-        assert spec.api in ("ingest", "data_api", "mcp"), spec.file
+        assert spec.api in ("ingest", "data", "mcp"), spec.file
         event = MANIFEST.event(spec)
-        api_id = {"ingest": "IngestApi", "data_api": "DataApi", "mcp": "McpApi"}[spec.api]
+        api_id = {"ingest": "IngestApi", "data": "DataApi", "mcp": "McpApi"}[spec.api]
         matching = [
             r
             for r in routes
@@ -185,13 +185,13 @@ def test_lucent_invoke_without_a_local_api_uses_in_process_moto(
     from lucent_dev.commands import invoke
 
     monkeypatch.setattr(invoke, "DEV_STATE_PATH", tmp_path / "no-dev.json")
-    assert main(["invoke", "DataApiFunction", str(EVENTS / "data-get-issue.json")]) == 0
+    assert main(["invoke", "IssuesFunction", str(EVENTS / "issues-get-issue.json")]) == 0
     out = capsys.readouterr()
     response = json.loads(out.out)
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["id"] == demo.DEMO_ISSUE_ID
     assert "backed by an in-process moto with the demo data" in out.err
-    assert "data-get-issue.json: as documented (events/manifest.json)" in out.err
+    assert "issues-get-issue.json: as documented (events/manifest.json)" in out.err
 
 
 def test_lucent_invoke_prints_a_raised_error_like_lambda(
@@ -210,7 +210,7 @@ def test_lucent_invoke_prints_a_raised_error_like_lambda(
 def test_lucent_invoke_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lucent_dev.cli import main
 
-    assert main(["invoke", "NoSuchFunction", str(EVENTS / "data-get-issue.json")]) == 2
+    assert main(["invoke", "NoSuchFunction", str(EVENTS / "issues-get-issue.json")]) == 2
     assert "unknown function 'NoSuchFunction'; template.yaml has: " in capsys.readouterr().err
     assert main(["invoke", "IngestFunction", str(tmp_path / "missing.json")]) == 2
     assert "missing.json not found" in capsys.readouterr().err

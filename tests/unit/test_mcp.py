@@ -18,7 +18,7 @@ import pytest
 from lucent import contract
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
-from lucent.data_api.models import IssueKind, TimelineParams
+from lucent.issues.models import IssueKind, TimelineParams
 from lucent_dev import demo, demo_data
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
@@ -442,18 +442,18 @@ def test_tools_list_describes_every_tool(mcp: Callable[..., Reply]) -> None:
 
 
 def rest_list(seeded: dict[str, str], path: str, query: dict[str, str]) -> dict[str, Any]:
-    """The Data API function's answer for the same token and page."""
-    handler = load_function("DataApiFunction")
+    """The issues function's answer for the same token and page."""
+    handler = load_function("IssuesFunction")
     record = issue_credential(CredentialKind.API, ROLES["org_id"], secret=READ).record
     from lucent.auth.credentials import Principal
 
     event = proxy_event(
         path, "GET", query=query, authorizer=Principal.from_record(record).to_context()
     )
-    return dict(json.loads(handler(event, LocalContext("DataApiFunction"))["body"]))
+    return dict(json.loads(handler(event, LocalContext("IssuesFunction"))["body"]))
 
 
-def test_list_issues_is_the_data_apis_page_with_a_compact_text(
+def test_list_issues_is_the_data_page_with_a_compact_text(
     mcp: Callable[..., Reply], seeded: dict[str, str]
 ) -> None:
     reply = mcp(tool_call("list_issues", {"status": "open", "limit": 5}))
@@ -569,7 +569,7 @@ def rest_timeline(seeded: dict[str, str], session: str, **query: int) -> list[di
         params["cursor"] = page["next_cursor"]
 
 
-def test_get_session_timeline_is_the_data_apis_page_with_one_line_per_entry(
+def test_get_session_timeline_is_the_data_page_with_one_line_per_entry(
     mcp: Callable[..., Reply], seeded: dict[str, str], timelines: Rig
 ) -> None:
     result = timeline(mcp, session_id="shop-a", limit=100)
@@ -670,7 +670,7 @@ def test_unknown_and_other_org_sessions_are_the_same_tool_error(
     assert timeline(mcp, session_id="shop-b", from_ms=0, to_ms=10**9, limit=5) == expected
 
 
-def test_update_issue_status_records_who_like_the_data_api(
+def test_update_issue_status_records_who_like_the_data_routes(
     mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any
 ) -> None:
     issue_id = ROLES["issue_id"]
@@ -734,7 +734,7 @@ def store_limited_token(dynamodb: Any, table: str, limit: int) -> str:
     return issued.secret
 
 
-def test_per_token_limit_is_429_with_retry_after_and_shared_with_the_data_api(
+def test_per_token_limit_is_429_with_retry_after_and_shared_with_the_data_routes(
     mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any
 ) -> None:
     token = store_limited_token(dynamodb, seeded["CredentialsTable"], 3)
@@ -745,15 +745,15 @@ def test_per_token_limit_is_429_with_retry_after_and_shared_with_the_data_api(
     principal = Authenticator(
         CredentialStore(dynamodb, seeded["CredentialsTable"]), cache_ttl_seconds=0
     ).authenticate_bearer(f"Bearer {token}", "read:lucent", f"{BASE}/api/v1")
-    data_api = load_function("DataApiFunction")
+    data = load_function("IssuesFunction")
     event = proxy_event("/api/v1/insights", "GET", authorizer=principal.to_context())
-    assert data_api(event, LocalContext("DataApiFunction"))["statusCode"] == 200
+    assert data(event, LocalContext("IssuesFunction"))["statusCode"] == 200
     refused = mcp(request("tools/list"), token=token)
     assert refused.status == 429
     assert refused.body == '{"error": "Rate limit exceeded"}'
     # The sliding window may keep a key refused into the next minute: up to two minutes.
     assert 1 <= int(refused.headers["Retry-After"]) <= 120
-    rest = data_api(event, LocalContext("DataApiFunction"))
+    rest = data(event, LocalContext("IssuesFunction"))
     assert (rest["statusCode"], rest["body"]) == (429, '{"error": "Rate limit exceeded"}')
     rest_headers = {
         **rest.get("headers", {}),

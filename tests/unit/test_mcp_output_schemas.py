@@ -6,7 +6,7 @@ pydantic; regenerating it (``python -m lucent_dev.mcp_schemas``) must give the s
 
 from __future__ import annotations
 
-from lucent.data_api import models
+from lucent.issues import models
 from lucent.mcp.tools import OUTPUT_SCHEMAS_FILE, TOOLS, tool_definitions
 from lucent_dev.mcp_schemas import generate
 

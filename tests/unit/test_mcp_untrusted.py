@@ -23,7 +23,7 @@ import pytest
 
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
-from lucent.data_api.records import (
+from lucent.issues.records import (
     Impact,
     Insight,
     InsightCategory,
@@ -33,7 +33,7 @@ from lucent.data_api.records import (
     Severity,
     Signal,
 )
-from lucent.data_api.store import DataStore, org_pk
+from lucent.issues.store import DataStore, org_pk
 from lucent.mcp import untrusted
 from lucent.mcp.tools import tool_definitions
 from lucent_dev.gateway import LocalContext

@@ -18,12 +18,12 @@ from referencing.jsonschema import DRAFT202012
 
 from lucent.auth.credentials import CredentialKind
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api import models as m
 from lucent.errors import InvalidBearerToken, MissingScope
+from lucent.issues import models as m
 from lucent_dev import demo_data
 from lucent_dev import template as tpl
 from tests.conftest import load_function
-from tests.unit.test_data_api import (
+from tests.unit.test_issues_handler import (
     OAUTH_WRITE_ONLY_A,
     ORG_A,
     ORG_B,
@@ -104,10 +104,10 @@ def test_document_is_valid_openapi_3_1() -> None:
     validate_spec(DOC)
 
 
-def test_routes_are_the_templates_data_api_routes() -> None:
+def test_routes_are_the_templates_data_routes() -> None:
     routes = [r for r in tpl.routes() if r.api == "DataApi"]
     assert routes
-    assert all(r.function == "DataApiFunction" and r.authorized for r in routes)
+    assert all(r.function == "IssuesFunction" and r.authorized for r in routes)
     template_ops = {(r.path, r.method) for r in routes if r.method != "ANY"}
     documented = {
         (path, method.upper())
@@ -124,8 +124,8 @@ def test_routes_are_the_templates_data_api_routes() -> None:
 
 
 def test_the_handlers_allow_lists_match_the_document() -> None:
-    load_function("DataApiFunction")
-    module = sys.modules["lucent_fn_DataApiFunction"]
+    load_function("IssuesFunction")
+    module = sys.modules["lucent_fn_IssuesFunction"]
     allow = {path: list(methods) for path, (_, methods) in module.RESOURCES.items()}
     assert allow == {p: i["x-method-not-allowed"]["allow"] for p, i in DOC["paths"].items()}
 
@@ -268,7 +268,7 @@ def test_every_answer_of_the_function_validates_against_the_document(
     for org in (ORG_A, ORG_B):
         demo_data.seed(dynamodb, aws["DataTable"], org)
     data = demo_data.generate(ORG_A)
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     issue = data.issues[0].id
     open_issue = next(i.id for i in data.issues if i.status == "open")
     theirs = demo_data.generate(ORG_B).issues[0].id
@@ -351,7 +351,7 @@ def test_every_answer_of_the_function_validates_against_the_document(
     from lucent import container
 
     container.reset()
-    down = load_function("DataApiFunction")
+    down = load_function("IssuesFunction")
     result = invoke(down, "GET", "/api/v1/issues", principal=READ_A)
     assert result.status == 503
     check_against_document("/api/v1/issues", "GET", result)

@@ -100,11 +100,11 @@ def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
     assert attempts * per_attempt + backoff_allowance < timeout
 
 
-def test_data_api_and_mcp_import_no_pydantic() -> None:
-    """The Data API and MCP run on lucent.data_api.records (plain classes) and MCP reads its
+def test_data_and_mcp_import_no_pydantic() -> None:
+    """The Data API and MCP run on lucent.issues.records (plain classes) and MCP reads its
     output schemas from a committed file: pydantic's import and the models' class building stay
     out of both cold starts (docs/performance.md). The Data API keeps the X-Ray SDK."""
-    for function, service in (("DataApiFunction", "data-api"), ("McpFunction", "mcp")):
+    for function, service in (("IssuesFunction", "data-api"), ("McpFunction", "mcp")):
         packages = top_level(modules_loaded_by(function, service))
         assert "lucent" in packages, function
         assert not packages & {"pydantic", "pydantic_core", "annotated_types"}, function

@@ -81,12 +81,12 @@ def test_only_settings_reads_the_environment() -> None:
 
 def test_every_domain_package_keeps_its_store_apart() -> None:
     """Each domain package has rules and, in store.py, its AWS access."""
-    for package in ("auth", "ingest", "ratelimit", "data_api", "canary"):
+    for package in ("auth", "ingest", "ratelimit", "data", "canary"):
         assert (LAYER / package / "store.py").is_file(), package
         assert (LAYER / package / "__init__.py").read_text("utf-8").startswith('"""'), package
 
 
-@pytest.mark.parametrize(("logical_id", "api"), [("IngestApi", "ingest"), ("DataApi", "data_api")])
+@pytest.mark.parametrize(("logical_id", "api"), [("IngestApi", "ingest"), ("DataApi", "data")])
 def test_template_gateway_responses_are_the_contract(logical_id: str, api: str) -> None:
     declared = tpl.load_template()["Resources"][logical_id]["Properties"]["GatewayResponses"]
     assert declared == contract.gateway_responses(api)  # type: ignore[arg-type]
@@ -116,8 +116,8 @@ def test_one_reset_hook_drops_every_per_container_object(monkeypatch: pytest.Mon
     from tests.conftest import load_function
 
     settings, client = get_settings(), dynamodb_client()
-    load_function("DataApiFunction")
-    service = sys.modules["lucent_fn_DataApiFunction"].service
+    load_function("IssuesFunction")
+    service = sys.modules["lucent_fn_IssuesFunction"].service
     monkeypatch.setenv("DATA_TABLE", "another-table")
     first = service()
     assert get_settings() is settings

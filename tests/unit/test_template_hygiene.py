@@ -242,7 +242,7 @@ RESERVATIONS = {
     "AuthorizerFunction": ("IngestApi", "authorizer", "IngestAuthorizerConcurrency"),
     "IngestFunction": ("IngestApi", "function", "IngestConcurrency"),
     "DataAuthorizerFunction": ("DataApi", "authorizer", "DataAuthorizerConcurrency"),
-    "DataApiFunction": ("DataApi", "function", "DataApiConcurrency"),
+    "IssuesFunction": ("DataApi", "function", "IssuesConcurrency"),
     "OAuthFunction": ("OAuthApi", "function", "OAuthConcurrency"),
     "McpFunction": ("McpApi", "function", "McpConcurrency"),
 }

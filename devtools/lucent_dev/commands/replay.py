@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     results = replay(
         manifest,
         # The local API serves MCP on the Data API's host; a deployment's is McpUrl (--mcp-url).
-        {"ingest": ingest_url, "data_api": data_url, "mcp": args.mcp_url or data_url},
+        {"ingest": ingest_url, "data": data_url, "mcp": args.mcp_url or data_url},
         strings,
         only=args.only,
         timeout=args.timeout,

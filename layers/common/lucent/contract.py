@@ -101,7 +101,7 @@ def error_body(message: str) -> str:
 
 # --- gateway responses (what API Gateway answers without calling a function) ----------------------
 
-ApiName = Literal["ingest", "data_api"]
+ApiName = Literal["ingest", "data"]
 
 
 def _quoted(value: str) -> str:
@@ -186,7 +186,7 @@ OAUTH_REVOKE_PATH = "/oauth/revoke"
 # The RFC 8707 resources a grant can name, as paths under their API's base URL: the MCP endpoint
 # (what its RFC 9728 metadata calls "resource") and the Data API's versioned root.
 OAUTH_MCP_RESOURCE_PATH = "/mcp"
-OAUTH_DATA_API_RESOURCE_PATH = "/api/v1"
+OAUTH_DATA_RESOURCE_PATH = "/api/v1"
 # What the consent page says each scope allows, in the words of the product documentation.
 SCOPE_DESCRIPTIONS: Mapping[str, str] = {
     READ_SCOPE: "Read issues, signals, and insights.",

@@ -27,7 +27,7 @@ from typing import Any
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
-from lucent.contract import OAUTH_DATA_API_RESOURCE_PATH, READ_SCOPE, WRITE_ISSUES_SCOPE
+from lucent.contract import OAUTH_DATA_RESOURCE_PATH, READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.errors import InvalidApiKey, InvalidBearerToken, MissingApiKey
 from lucent.http import base_url, header, query_parameter
 
@@ -42,7 +42,7 @@ UNAUTHORIZED_MESSAGE = "Unauthorized"
 
 class ApiFamily(StrEnum):
     INGEST = "ingest"
-    DATA_API = "data_api"
+    DATA = "data"
 
 
 class Effect(StrEnum):
@@ -63,7 +63,7 @@ def family_for(resource: str) -> ApiFamily | None:
     if resource.startswith(INGEST_PATH_PREFIX):
         return ApiFamily.INGEST
     if resource.startswith(DATA_PATH_PREFIX):
-        return ApiFamily.DATA_API
+        return ApiFamily.DATA
     return None
 
 
@@ -77,7 +77,7 @@ def ingest_key(event: Mapping[str, Any]) -> str | None:
     return header(event, API_KEY_HEADER) or query_parameter(event, API_KEY_QUERY_PARAMETER) or None
 
 
-def data_api_resource(event: Mapping[str, Any]) -> str:
+def data_resource(event: Mapping[str, Any]) -> str:
     """The Data API's RFC 8707 resource URL as this request reached it: the rule of
     ``lucent.http.base_url`` (as for MCP and OAuth) plus ``/api/v1``.
 
@@ -89,7 +89,7 @@ def data_api_resource(event: Mapping[str, Any]) -> str:
     """
     return (
         base_url(event, header(event, "host"), header(event, "x-forwarded-proto"))
-        + OAUTH_DATA_API_RESOURCE_PATH
+        + OAUTH_DATA_RESOURCE_PATH
     )
 
 
@@ -105,13 +105,13 @@ def decide(event: Mapping[str, Any], authenticator: Authenticator) -> Decision:
         except InvalidApiKey:
             return Decision(Effect.DENY, family, "invalid_api_key")
         return Decision(Effect.ALLOW, family, "ok", principal)
-    if family is ApiFamily.DATA_API:
+    if family is ApiFamily.DATA:
         scope = challenge_scope_for(str(event.get("httpMethod") or "GET"))
         try:
             # An OAuth token granted for another resource (the MCP endpoint) is refused here
             # exactly like an unknown token (RFC 8707; lucent.auth.audience).
             principal = authenticator.authenticate_bearer(
-                header(event, "authorization"), scope, data_api_resource(event)
+                header(event, "authorization"), scope, data_resource(event)
             )
         except InvalidBearerToken:
             # Reads and writes need different WWW-Authenticate challenges, and gateway response

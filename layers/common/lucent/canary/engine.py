@@ -361,7 +361,7 @@ def replay(
     on_result: Callable[[Result], None] | None = None,
     time_left: Callable[[], float] | None = None,
 ) -> list[Result]:
-    """Send every event with an expected HTTP outcome; ``urls`` maps "ingest"/"data_api" to bases.
+    """Send every event with an expected HTTP outcome; ``urls`` maps "ingest"/"data" to bases.
 
     ``time_left`` (seconds, e.g. from a Lambda context): an event is only sent while more than
     one request timeout remains; the ones left are failed as not run.

@@ -596,7 +596,7 @@ def decode_batch_object(body: bytes) -> dict[str, Any] | None:
     return batch if isinstance(batch, dict) and isinstance(batch.get("events"), list) else None
 
 
-# --- item builders (the Data API's layouts, lucent.data_api.store, plus detection's fields) ----
+# --- item builders (the Data API's layouts, lucent.issues.store, plus detection's fields) ----
 
 
 def clip_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
@@ -809,7 +809,7 @@ class InsightsStore:
 
 
 def _insight_item(org_id: str, insight: DerivedInsight) -> dict[str, Any]:
-    """The Data API's insight layout (lucent.data_api.store.insight_item), marked derived."""
+    """The Data API's insight layout (lucent.issues.store.insight_item), marked derived."""
     return {
         "pk": _s(org_pk(org_id)),
         "sk": _s(f"INSIGHT#{insight.id}"),

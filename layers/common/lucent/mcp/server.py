@@ -44,8 +44,8 @@ from lucent.contract import (
     mcp_insufficient_scope_challenge,
     missing_scope_message,
 )
-from lucent.data_api.service import DataService
 from lucent.errors import InvalidBearerToken, MissingScope, RateLimited, ServiceUnavailable
+from lucent.issues.service import DataService
 from lucent.mcp import protocol as rpc
 from lucent.mcp.tools import DOMAIN_ERRORS, TOOLS_BY_NAME, run_tool, tool_definitions
 from lucent.ratelimit.bearer import BearerRateLimit

@@ -1,6 +1,6 @@
 """The MCP tools: the Data API's operations for agents (docs/mcp.md).
 
-Each tool is a thin layer over ``lucent.data_api.service.DataService``, so the tools and the REST
+Each tool is a thin layer over ``lucent.issues.service.DataService``, so the tools and the REST
 API share every rule: scopes, the organization from the token only, cursors, "not found" the same
 for an unknown id and another organization's, and who changed a status (the credential id, as
 the Data API records it).
@@ -27,7 +27,8 @@ from typing import Any
 from lucent import json_body
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.records import (
+from lucent.errors import BadRequest, InvalidCursor, NotFound
+from lucent.issues.records import (
     DEFAULT_PAGE_LIMIT,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
@@ -45,8 +46,7 @@ from lucent.data_api.records import (
     TimelineKind,
     TimelineParams,
 )
-from lucent.data_api.service import DataService, encode_cursor
-from lucent.errors import BadRequest, InvalidCursor, NotFound
+from lucent.issues.service import DataService, encode_cursor
 from lucent.mcp import untrusted
 
 MAX_SESSION_ID_LENGTH = 128
@@ -235,7 +235,7 @@ class Tool:
     description: str
     scope: str
     input_schema: dict[str, Any]
-    # The name of the response model (lucent.data_api.models) whose schema is the output's.
+    # The name of the response model (lucent.issues.models) whose schema is the output's.
     output_model: str
     read_only: bool
     run: Callable[[DataService, Principal, dict[str, Any]], ToolOutput]

@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from lucent.contract import (
     KNOWN_SCOPES,
-    OAUTH_DATA_API_RESOURCE_PATH,
+    OAUTH_DATA_RESOURCE_PATH,
     OAUTH_MCP_RESOURCE_PATH,
 )
 
@@ -403,7 +403,7 @@ def validate_registration(metadata: Any) -> ClientMetadata:
 
 def default_resources(base_url: str) -> tuple[str, ...]:
     """The resources of a deployment whose APIs all answer on ``base_url`` (the local API)."""
-    return (base_url + OAUTH_MCP_RESOURCE_PATH, base_url + OAUTH_DATA_API_RESOURCE_PATH)
+    return (base_url + OAUTH_MCP_RESOURCE_PATH, base_url + OAUTH_DATA_RESOURCE_PATH)
 
 
 # --- scopes -------------------------------------------------------------------------------------

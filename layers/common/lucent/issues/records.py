@@ -1,9 +1,9 @@
 """The Data API's runtime shapes, without pydantic: records, pages, query parameters, PATCH body.
 
-``lucent.data_api.models`` keeps the pydantic models (the OpenAPI document, the demo data, the
+``lucent.issues.models`` keeps the pydantic models (the OpenAPI document, the demo data, the
 tests); the functions (Data API, MCP) run on these plain classes instead, so their cold start
 does not import pydantic nor build its model classes (~80 ms of CPU, docs/performance.md).
-``tests/unit/test_data_api_records.py`` runs generated inputs through both and requires the same
+``tests/unit/test_issues_records.py`` runs generated inputs through both and requires the same
 outcome: the same accepted values, the same first error (field and pydantic's message) and the
 same JSON for every response.
 

@@ -15,7 +15,7 @@ results to the byte:
 * the proxy response has the REST shape: ``statusCode``, ``body``, ``isBase64Encoded`` and
   ``multiValueHeaders``, the response's headers first and ``Content-Type`` last.
 
-``tests/unit/test_data_api_routing.py`` holds it to the resolver's answers for a matrix of methods,
+``tests/unit/test_issues_routing.py`` holds it to the resolver's answers for a matrix of methods,
 paths and failures.
 """
 

@@ -61,7 +61,7 @@ def oauth_token(api: LocalApi, resource: str | None) -> str:
     return issued.secret
 
 
-def test_a_token_granted_for_mcp_is_an_unknown_token_to_the_data_api(api: LocalApi) -> None:
+def test_a_token_granted_for_mcp_is_an_unknown_token_to_the_data_routes(api: LocalApi) -> None:
     # The local API answers every API on one origin: the resources are <url>/mcp and
     # <url>/api/v1, as the authorization server's defaults name them.
     for_mcp = oauth_token(api, f"{api.url}/mcp")
@@ -88,7 +88,7 @@ def test_a_token_granted_for_mcp_is_an_unknown_token_to_the_data_api(api: LocalA
     assert json.loads(payload)["status"] != "resolved"
 
 
-def test_a_token_granted_for_the_data_api_opens_it_but_not_mcp(api: LocalApi) -> None:
+def test_a_token_granted_for_the_data_routes_opens_it_but_not_mcp(api: LocalApi) -> None:
     for_data = oauth_token(api, f"{api.url}/api/v1")
     status, _, payload = call(api, "GET", "/api/v1/issues?limit=2", for_data)
     assert status == 200, payload

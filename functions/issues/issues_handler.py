@@ -1,13 +1,13 @@
-"""Data API function: issues, signals and insights (docs/data-api.md, docs/openapi-data.yaml).
+"""issues function: issues, signals and insights (docs/data-api.md, docs/openapi-data.yaml).
 
-Thin: ``lucent.data_api.routing`` routes (what Powertools' REST resolver did, without importing
-its event handler package: docs/performance.md), ``lucent.data_api.service.DataService`` decides,
+Thin: ``lucent.issues.routing`` routes (what Powertools' REST resolver did, without importing
+its event handler package: docs/performance.md), ``lucent.issues.service.DataService`` decides,
 and every ``LucentError`` becomes a response through ``lucent.http.error_response``, the one
 mapping.
 
 Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
 -> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
-is ``lucent.data_api.records``' (the pydantic models' answers and words, without importing
+is ``lucent.issues.records``' (the pydantic models' answers and words, without importing
 pydantic: docs/performance.md), called by each route after its scope check: validation before
 the routes would give a token without ``write:issues`` sending a bad body a 400 about the body
 instead of its 403.
@@ -31,17 +31,6 @@ from lucent.auth.credentials import Principal, require_scope
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
 from lucent.contract import NOT_FOUND, READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.records import (
-    Invalid,
-    issue_list_params,
-    page_params,
-    signal_list_params,
-    status_update,
-    timeline_params,
-)
-from lucent.data_api.routing import Reply, Router
-from lucent.data_api.service import DataService
-from lucent.data_api.store import DataStore
 from lucent.errors import (
     BadRequest,
     ConfigurationError,
@@ -51,6 +40,17 @@ from lucent.errors import (
     UnsupportedMediaType,
 )
 from lucent.http import dumps, error_response, header, internal_error_response
+from lucent.issues.records import (
+    Invalid,
+    issue_list_params,
+    page_params,
+    signal_list_params,
+    status_update,
+    timeline_params,
+)
+from lucent.issues.routing import Reply, Router
+from lucent.issues.service import DataService
+from lucent.issues.store import DataStore
 from lucent.observability import get_tracer, logger, metrics
 from lucent.ratelimit.bearer import BearerRateLimit
 from lucent.ratelimit.limiter import RateLimiter
@@ -249,7 +249,7 @@ def handle_not_found() -> Reply:
 def handle_unexpected(exc: Exception) -> Reply:
     # ConfigurationError (no authorizer context, no table name) and bugs: a generic 500.
     logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-    metrics.add_metric(name="DataApiInternalError", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="IssuesInternalError", unit=MetricUnit.Count, value=1)
     return _response(internal_error_response())
 
 
@@ -279,5 +279,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "credential_id": authorizer.get("credential_id"),
         },
     )
-    metrics.add_metric(name=f"DataApi{status // 100}xx", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Issues{status // 100}xx", unit=MetricUnit.Count, value=1)
     return result

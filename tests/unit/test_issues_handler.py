@@ -1,4 +1,4 @@
-"""The Data API function, driven with API Gateway proxy events that carry the authorizer context,
+"""The issues function, driven with API Gateway proxy events that carry the authorizer context,
 against moto's DynamoDB seeded with the demo data of two organizations.
 
 Exact statuses, body bytes and headers; pagination over many pages; validation; scopes;
@@ -21,16 +21,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lucent.auth.credentials import CredentialKind, Principal, issue_credential
-from lucent.data_api.models import Issue, IssueStatus
-from lucent.data_api.service import encode_cursor
-from lucent.data_api.store import issue_item
+from lucent.issues.models import Issue, IssueStatus
+from lucent.issues.service import encode_cursor
+from lucent.issues.store import issue_item
 from lucent_dev import demo_data
 from lucent_dev.gateway import LocalContext
 from tests.conftest import load_function
 from tests.helpers import proxy_event
 
 ORG_A, ORG_B = "org_a", "org_b"
-CTX = LocalContext("DataApiFunction")
+CTX = LocalContext("IssuesFunction")
 ISSUE_RESOURCE = "/api/v1/issues/{issue_id}"
 RESOURCES = {
     "/api/v1/issues": ("GET",),
@@ -126,13 +126,13 @@ def seeded(aws: dict[str, str], dynamodb: Any) -> dict[str, demo_data.DemoData]:
 
 @pytest.fixture
 def handler(aws: dict[str, str]) -> Callable[..., Any]:
-    return load_function("DataApiFunction")
+    return load_function("IssuesFunction")
 
 
 @pytest.fixture
 def api() -> Callable[..., Result]:
     """``api(method, path, principal=..., ...)`` against a fresh function container."""
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
 
     def call(method: str, path: str, **kwargs: Any) -> Result:
         kwargs.setdefault("principal", READ_A)
@@ -597,8 +597,8 @@ def test_patch_bodies_the_parser_refuses_are_400_and_change_nothing(
 def test_patch_body_nesting_within_the_bound_reaches_validation(
     seeded: dict[str, demo_data.DemoData], api: Callable[..., Result]
 ) -> None:
-    load_function("DataApiFunction")
-    bound = sys.modules["lucent_fn_DataApiFunction"].MAX_BODY_DEPTH
+    load_function("IssuesFunction")
+    bound = sys.modules["lucent_fn_IssuesFunction"].MAX_BODY_DEPTH
     nested = "[" * (bound - 1) + "]" * (bound - 1)
     result = api(
         "PATCH",
@@ -872,7 +872,7 @@ def test_table_unavailable_is_503_with_retry_after(
 
     monkeypatch.setenv("DATA_TABLE", "no-such-table")
     container.reset()
-    fn = load_function("DataApiFunction")
+    fn = load_function("IssuesFunction")
     for method, path, body in (
         ("GET", "/api/v1/issues", None),
         ("GET", issue_path(UNKNOWN_ISSUE), None),
@@ -1013,7 +1013,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     gateway = Gateway(
         {
             "DataAuthorizerFunction": load_function("DataAuthorizerFunction"),
-            "DataApiFunction": load_function("DataApiFunction"),
+            "IssuesFunction": load_function("IssuesFunction"),
         }
     )
 
@@ -1088,8 +1088,8 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
 @settings(max_examples=300, deadline=None)
 def test_any_cursor_is_a_position_or_invalid_cursor(cursor: str) -> None:
     """Garbage never escapes as another exception (which would be a 500)."""
-    from lucent.data_api.service import ISSUE_ID, decode_cursor
     from lucent.errors import InvalidCursor
+    from lucent.issues.service import ISSUE_ID, decode_cursor
 
     try:
         position = decode_cursor(cursor, "issues", None, ISSUE_ID)
@@ -1099,7 +1099,7 @@ def test_any_cursor_is_a_position_or_invalid_cursor(cursor: str) -> None:
 
 
 def test_cursor_round_trip() -> None:
-    from lucent.data_api.service import SIGNAL_ID, decode_cursor
+    from lucent.issues.service import SIGNAL_ID, decode_cursor
 
     sig = demo_data.generate(ORG_A).signals[0].id
     issue = demo_data.generate(ORG_A).issues[0].id

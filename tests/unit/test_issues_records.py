@@ -1,8 +1,8 @@
 """The Data API's runtime records against the pydantic models they replace at runtime.
 
 The functions validate query parameters and the PATCH body, and serialise responses, with
-``lucent.data_api.records`` (no pydantic: docs/performance.md). This holds them to
-``lucent.data_api.models``: on generated inputs, hostile ones included, both accept the same
+``lucent.issues.records`` (no pydantic: docs/performance.md). This holds them to
+``lucent.issues.models``: on generated inputs, hostile ones included, both accept the same
 values or both refuse with the same first error (field and pydantic's message, which the
 handler's 400 shows), and every response serialises to the same JSON, byte for byte.
 """
@@ -19,8 +19,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from lucent.data_api import models, records
-from lucent.data_api.store import (
+from lucent.http import dumps
+from lucent.issues import models, records
+from lucent.issues.store import (
     insight_from_item,
     insight_item,
     issue_from_item,
@@ -28,7 +29,6 @@ from lucent.data_api.store import (
     signal_from_item,
     signal_item,
 )
-from lucent.http import dumps
 
 PARSERS: tuple[tuple[Callable[[Mapping[str, Any]], Any], type[BaseModel]], ...] = (
     (records.page_params, models.PageParams),

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lucent.data_api.records import (
+from lucent.errors import ServiceUnavailable
+from lucent.issues.records import (
     Impact,
     Insight,
     InsightCategory,
@@ -40,7 +41,6 @@ from lucent.data_api.records import (
     Severity,
     Signal,
 )
-from lucent.errors import ServiceUnavailable
 from lucent.observability import logger
 
 if TYPE_CHECKING:

@@ -3,8 +3,8 @@
 They are the contract's reference: ``docs/openapi-data.yaml`` describes the same shapes
 (``tests/unit/test_openapi.py``), the demo data and the tests build them, and MCP's output
 schemas are generated from them (``lucent/mcp/output_schemas.json``). The functions do not
-import them: they run on ``lucent.data_api.records`` (plain classes, no pydantic: ~80 ms less
-cold start), which ``tests/unit/test_data_api_records.py`` holds to these models' every answer.
+import them: they run on ``lucent.issues.records`` (plain classes, no pydantic: ~80 ms less
+cold start), which ``tests/unit/test_issues_records.py`` holds to these models' every answer.
 The enums, bounds and id patterns are defined once, there, and re-exported here.
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from lucent.data_api.records import (
+from lucent.issues.records import (
     DEFAULT_PAGE_LIMIT,
     INSIGHT_ID_PATTERN,
     ISSUE_ID_PATTERN,

@@ -1,4 +1,4 @@
-"""lucent.data_api.routing answers as Powertools' REST resolver did, request for request.
+"""lucent.issues.routing answers as Powertools' REST resolver did, request for request.
 
 The Data API routes with its own small router (the resolver's package cost ~25-30 ms of its cold
 start: docs/performance.md). Both are given the same routes and handlers here and the same
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from lucent.data_api.routing import Reply, Router
+from lucent.issues.routing import Reply, Router
 from tests.helpers import proxy_event
 
 

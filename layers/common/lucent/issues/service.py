@@ -1,7 +1,7 @@
 """The Data API's rules: issues, signals and insights of one organization at a time.
 
 ``DataService`` checks scopes, turns cursors into positions and back, and changes statuses; the
-data table is ``lucent.data_api.store``. The organization always comes from the caller's
+data table is ``lucent.issues.store``. The organization always comes from the caller's
 ``Principal`` (the authorizer context), never from the request. A cursor carries only the last id
 returned, never an organization or a key.
 """
@@ -18,7 +18,11 @@ from datetime import UTC, datetime
 from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.data_api.records import (
+from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
+
+# The ingest rule for session ids: one that cannot exist is not looked up.
+from lucent.ingest.batch import SESSION_ID
+from lucent.issues.records import (
     INSIGHT_ID_PATTERN,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
@@ -34,11 +38,7 @@ from lucent.data_api.records import (
     TimelineEntry,
     TimelineParams,
 )
-from lucent.data_api.store import DataStore
-from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
-
-# The ingest rule for session ids: one that cannot exist is not looked up.
-from lucent.ingest.batch import SESSION_ID
+from lucent.issues.store import DataStore
 
 ISSUE_ID = re.compile(ISSUE_ID_PATTERN)
 # A timeline position: replay ms, batch sequence, index in the batch (the tie order).
