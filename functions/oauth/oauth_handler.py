@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from lucent.auth.store import CredentialStore
 from lucent.aws import cognito_client, dynamodb_client
 from lucent.container import per_container
+from lucent.oauth.endpoints import OAuthService
 from lucent.oauth.events import proxy_response, request_from_event
 from lucent.oauth.limits import RegistrationRateLimit, SignInRateLimit
-from lucent.oauth.server import HttpReply, OAuthService, Outcome
 from lucent.oauth.store import CognitoDirectory, OAuthStore
+from lucent.oauth.web import HttpReply, Outcome
 from lucent.observability import audit
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore

@@ -20,8 +20,9 @@ from moto import mock_aws
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.store import CredentialStore
-from lucent.oauth.server import HttpReply, OAuthRequest, OAuthService, Outcome
+from lucent.oauth.endpoints import OAuthService
 from lucent.oauth.store import CognitoDirectory, OAuthStore
+from lucent.oauth.web import HttpReply, OAuthRequest, Outcome
 from lucent_dev import identity
 from lucent_dev import template as tpl
 
@@ -75,6 +76,7 @@ class OAuthTestClient:
         self.names = names
         self.clock = clock
         self.limit = limit
+        self.sign_in_limit: Any = None
         self.cookies: dict[str, str] = {}
         self.credentials = CredentialStore(self.dynamodb, names["CredentialsTable"])
         self.outcome = Outcome()
@@ -89,6 +91,7 @@ class OAuthTestClient:
             CognitoDirectory(self.cognito, self.names["OAuthUserPoolClient"]),
             issuer=ISSUER,
             registration_limit=self.limit,
+            sign_in_limit=self.sign_in_limit,
             clock=self.clock,
             outcome=self.outcome,
         )

@@ -21,7 +21,7 @@ from lucent.contract import (
     OAUTH_REVOKE_PATH,
     OAUTH_TOKEN_PATH,
 )
-from lucent.oauth.server import HttpReply, OAuthRequest
+from lucent.oauth.web import HttpReply, OAuthRequest
 
 ROUTES = frozenset(
     {
