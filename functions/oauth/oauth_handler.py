@@ -1,7 +1,8 @@
 """OAuth function: the authorization server's five endpoints (docs/oauth.md).
 
-Thin: the event becomes an ``OAuthRequest`` (``lucent.oauth.events``), ``OAuthService`` decides,
-and one audit line (log entry and EMF metric at once, no Powertools) records endpoint, client,
+Thin: the event becomes a ``lucent.http.Request`` (whose base URL is the issuer:
+``Settings.oauth_issuer`` when set, else the request's host; docs/oauth.md, "Issuer"),
+``OAuthService`` decides, its ``Reply`` becomes the proxy response, and one audit line (log entry and EMF metric at once, no Powertools) records endpoint, client,
 organization, status and error: never a code, token, secret, password or query string.
 """
 
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from lucent.auth.store import CredentialStore
 from lucent.aws import cognito_client, dynamodb_client
 from lucent.container import per_container
+from lucent.http import Request
 from lucent.oauth.endpoints import OAuthService
-from lucent.oauth.events import proxy_response, request_from_event
 from lucent.oauth.limits import RegistrationRateLimit, SignInRateLimit
 from lucent.oauth.store import CognitoDirectory, OAuthStore
-from lucent.oauth.web import HttpReply, Outcome
+from lucent.oauth.web import Outcome, json_reply
 from lucent.observability import audit
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
@@ -62,7 +63,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     outcome = Outcome()
     try:
         settings = get_settings()
-        request = request_from_event(event, settings.oauth_issuer)
+        request = Request.from_event(event, settings.oauth_issuer)
         store, credentials, directory, limit, sign_in_limit = _parts()
         service = OAuthService(
             store,
@@ -85,7 +86,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             level="ERROR",
             with_traceback=True,
         )
-        reply = HttpReply.json(500, {"error": "server_error"})
+        reply = json_reply(500, {"error": "server_error"})
     audit(
         "oauth request",
         metric=f"OAuth{reply.status // 100}xx",
@@ -101,4 +102,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
         context=context,
     )
-    return proxy_response(reply)
+    return reply.to_proxy()

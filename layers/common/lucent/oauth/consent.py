@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidClientError
 
 from lucent.contract import OAUTH_AUTHORIZE_PATH
+from lucent.http import Reply, Request
 from lucent.oauth import pages
 from lucent.oauth.grants import CodeGrant, Grants
 from lucent.oauth.models import Client, Consent, hash_value
@@ -28,8 +30,9 @@ from lucent.oauth.web import (
     MAX_FORM_BYTES,
     NO_STORE,
     AuthlibRequest,
-    HttpReply,
-    OAuthRequest,
+    body_text,
+    cookie,
+    media_type,
     page,
     parse_pairs,
 )
@@ -64,14 +67,13 @@ class ConsentFlow:
         self.sign_in_limit = sign_in_limit
         self._secure = issuer.startswith("https://")
 
-    def _redirect(self, location: str) -> HttpReply:
+    def _redirect(self, location: str) -> Reply:
         # RFC 9207: every authorization response, success or error, names its issuer.
-        return HttpReply(
-            302,
-            {"Location": add_params_to_uri(location, [("iss", self.issuer)]), **NO_STORE},
+        return Reply(
+            302, {"Location": add_params_to_uri(location, [("iss", self.issuer)]), **NO_STORE}
         )
 
-    def _error_page(self, status: int, title: str, message: str, error: str) -> HttpReply:
+    def _error_page(self, status: int, title: str, message: str, error: str) -> Reply:
         self.outcome.error = error
         return page(status, pages.error_page(title, message, error))
 
@@ -92,7 +94,7 @@ class ConsentFlow:
             parts.append("Secure")
         return "; ".join(parts)
 
-    def _grant_for(self, query: str) -> tuple[CodeGrant, str] | HttpReply:
+    def _grant_for(self, query: str) -> tuple[CodeGrant, str] | Reply:
         """Validate an authorization request: its grant and redirect URI, or the reply that
         refuses it. A redirect with the error only when the client and redirect URI are known
         (RFC 6749 section 4.1.2.1) and a person has approved that client (RFC 9700 section
@@ -134,7 +136,7 @@ class ConsentFlow:
             client = self.grants.get_client(request.payload.client_id or "")
         return client is not None and client.approved_at is not None
 
-    def authorize(self, request: OAuthRequest) -> HttpReply:
+    def authorize(self, request: Request) -> Reply:
         if request.method == "GET":
             return self._authorize_page(request)
         return self._authorize_decision(request)
@@ -143,12 +145,12 @@ class ConsentFlow:
         """Where the pages' forms post: this endpoint, under the issuer's path (a stage)."""
         return urlsplit(self.issuer).path + OAUTH_AUTHORIZE_PATH
 
-    def _authorize_page(self, request: OAuthRequest) -> HttpReply:
-        found = self._grant_for(request.query)
-        if isinstance(found, HttpReply):
+    def _authorize_page(self, request: Request) -> Reply:
+        found = self._grant_for(request.query_string)
+        if isinstance(found, Reply):
             return found
         grant, redirect_uri = found
-        csrf = request.cookie(self._csrf_cookie_name())
+        csrf = cookie(request, self._csrf_cookie_name())
         if not csrf or len(csrf) != 43:
             csrf = secrets.token_urlsafe(32)
         html = pages.sign_in_page(
@@ -156,15 +158,15 @@ class ConsentFlow:
             client_name=grant.request.client.client_name,
             redirect_uri=redirect_uri,
             scopes=str(grant.request.scope).split(),
-            request_query=request.query,
+            request_query=request.query_string,
             csrf_token=csrf,
         )
         return page(200, html, (redirect_uri,), self._csrf_cookie(csrf))
 
-    def _authorize_decision(self, request: OAuthRequest) -> HttpReply:  # noqa: PLR0911 - one exit per refusal
-        media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        body = request.body or ""
-        if media_type != "application/x-www-form-urlencoded" or len(body) > MAX_FORM_BYTES:
+    def _authorize_decision(self, request: Request) -> Reply:  # noqa: PLR0911 - one exit per refusal
+        body = body_text(request) or ""
+        form_type = media_type(request) == "application/x-www-form-urlencoded"
+        if not form_type or len(body) > MAX_FORM_BYTES:
             return self._error_page(
                 400,
                 "This form cannot be used",
@@ -172,9 +174,9 @@ class ConsentFlow:
                 "invalid_request",
             )
         form = dict(parse_pairs(body))
-        cookie = request.cookie(self._csrf_cookie_name())
+        sent = cookie(request, self._csrf_cookie_name())
         token = form.get("csrf_token", "")
-        if not cookie or not token or not hmac.compare_digest(cookie, token):
+        if not sent or not token or not hmac.compare_digest(sent, token):
             return self._error_page(
                 403,
                 "This form has expired",
@@ -187,7 +189,7 @@ class ConsentFlow:
             return self._decide(form, token, action)
         query = form.get("request", "")
         found = self._grant_for(query)
-        if isinstance(found, HttpReply):
+        if isinstance(found, Reply):
             return found
         grant, redirect_uri = found
         if action == "deny":
@@ -202,10 +204,8 @@ class ConsentFlow:
             wait = self.sign_in_limit.admit(request.source_ip, username)
             if wait is not None:
                 self.outcome.error = "sign_in_throttled"
-                reply = self._sign_in_again(grant, redirect_uri, query, username, SIGN_IN_THROTTLED)
-                reply.status = 429
-                reply.headers["Retry-After"] = str(wait)
-                return reply
+                again = self._sign_in_again(grant, redirect_uri, query, username, SIGN_IN_THROTTLED)
+                return replace(again, status=429).with_headers({"Retry-After": str(wait)})
         try:
             person = self.directory.sign_in(username, password)
         except SignInRefused as exc:
@@ -236,7 +236,7 @@ class ConsentFlow:
 
     def _sign_in_again(
         self, grant: CodeGrant, redirect_uri: str, query: str, username: str, error: str
-    ) -> HttpReply:
+    ) -> Reply:
         """The sign-in page again (401) with ``error``, under a new CSRF token: a form that
         failed is never posted twice."""
         csrf = secrets.token_urlsafe(32)
@@ -252,7 +252,7 @@ class ConsentFlow:
         )
         return page(401, html, (redirect_uri,), self._csrf_cookie(csrf))
 
-    def _decide(self, form: Mapping[str, str], csrf_token: str, action: str | None) -> HttpReply:
+    def _decide(self, form: Mapping[str, str], csrf_token: str, action: str | None) -> Reply:
         if action not in ("approve", "deny"):
             return self._error_page(
                 400, "Unknown action", "Choose allow or deny.", "invalid_request"
@@ -269,7 +269,7 @@ class ConsentFlow:
                 "consent_expired",
             )
         found = self._grant_for(consent.query)
-        if isinstance(found, HttpReply):
+        if isinstance(found, Reply):
             return found
         grant, redirect_uri = found
         if action == "deny":
@@ -280,7 +280,7 @@ class ConsentFlow:
         assert status == 302
         return self._redirect(location)
 
-    def _deny(self, grant: CodeGrant, redirect_uri: str) -> HttpReply:
+    def _deny(self, grant: CodeGrant, redirect_uri: str) -> Reply:
         self.outcome.error = "access_denied"
         error = AccessDeniedError(redirect_uri=redirect_uri, state=grant.request.payload.state)
         return self._redirect(add_params_to_uri(redirect_uri, error.get_body()))

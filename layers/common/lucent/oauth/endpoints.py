@@ -8,7 +8,6 @@ into the cold start for nothing we use), the token and revocation endpoints (aut
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from lucent.contract import (
     OAUTH_TOKEN_PATH,
 )
 from lucent.errors import ServiceUnavailable
+from lucent.http import Reply, Request
 from lucent.oauth.consent import ConsentFlow, SignInLimit
 from lucent.oauth.grants import Grants
 from lucent.oauth.models import Client, hash_value
@@ -40,7 +40,18 @@ from lucent.oauth.policy import (
     validate_registration,
 )
 from lucent.oauth.store import CognitoDirectory, OAuthStore
-from lucent.oauth.web import HttpReply, OAuthRequest, Outcome, error_of, form_request, unavailable
+from lucent.oauth.web import (
+    NO_STORE,
+    Outcome,
+    body_text,
+    error_of,
+    form_request,
+    json_reply,
+    media_type,
+    oauth_error,
+    route,
+    unavailable,
+)
 
 CLIENT_SECRET_PREFIX = "luc_ocs_"  # noqa: S105 - a prefix
 # Client metadata (RFC 7591) is shallow: jwks, the deepest member, nests four levels.
@@ -92,29 +103,28 @@ class OAuthService:
 
     # --- dispatch -----------------------------------------------------------------------------
 
-    def handle(self, request: OAuthRequest) -> HttpReply:
-        routes: dict[str, tuple[tuple[str, ...], Callable[[OAuthRequest], HttpReply]]] = {
+    def handle(self, request: Request) -> Reply:
+        routes: dict[str, tuple[tuple[str, ...], Callable[[Request], Reply]]] = {
             OAUTH_METADATA_PATH: (("GET",), self.metadata),
             OAUTH_REGISTER_PATH: (("POST",), self.register),
             OAUTH_AUTHORIZE_PATH: (("GET", "POST"), self.consent.authorize),
             OAUTH_TOKEN_PATH: (("POST",), self.token),
             OAUTH_REVOKE_PATH: (("POST",), self.revoke_endpoint),
         }
-        self.outcome.endpoint = request.path
-        route = routes.get(request.path)
-        if route is None:
-            return HttpReply.json(404, {"error": "Not found"})
-        methods, handler = route
+        path = route(request)
+        self.outcome.endpoint = path
+        found = routes.get(path)
+        if found is None:
+            return json_reply(404, {"error": "Not found"})
+        methods, handler = found
         if request.method not in methods:
             self.outcome.error = "method_not_allowed"
-            return HttpReply.json(
-                405, {"error": "Method not allowed"}, {"Allow": ", ".join(methods)}
-            )
+            return json_reply(405, {"error": "Method not allowed"}, {"Allow": ", ".join(methods)})
         try:
             return handler(request)
         except ServiceUnavailable as exc:
             self.outcome.error = "temporarily_unavailable"
-            return unavailable(request.path, exc)
+            return unavailable(path, exc)
 
     # --- RFC 8414 metadata --------------------------------------------------------------------
 
@@ -136,21 +146,17 @@ class OAuthService:
             "service_documentation": "https://docs.lucenthq.com/mcp",
         }
 
-    def metadata(self, request: OAuthRequest) -> HttpReply:
+    def metadata(self, request: Request) -> Reply:
         # Public and the same for everyone: caches may keep it for an hour.
-        return HttpReply(
-            200,
-            {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"},
-            json.dumps(self.metadata_document()),
-        )
+        return Reply.json(200, self.metadata_document(), {"Cache-Control": "public, max-age=3600"})
 
     # --- RFC 7591 registration ----------------------------------------------------------------
 
-    def register(self, request: OAuthRequest) -> HttpReply:
-        body = request.body or ""
+    def register(self, request: Request) -> Reply:
+        body = body_text(request) or ""
         if len(body.encode("utf-8")) > MAX_REGISTRATION_BYTES:
             self.outcome.error = "too_large"
-            return HttpReply.oauth_error(
+            return oauth_error(
                 413,
                 "invalid_client_metadata",
                 f"client metadata is limited to {MAX_REGISTRATION_BYTES} bytes",
@@ -159,16 +165,15 @@ class OAuthService:
             wait = self.registration_limit.admit(request.source_ip)
             if wait is not None:
                 self.outcome.error = "rate_limited"
-                return HttpReply.oauth_error(
+                return oauth_error(
                     429,
                     "rate_limited",
                     "too many registrations from this address; retry later",
                     {"Retry-After": str(wait)},
                 )
-        media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
+        if media_type(request) != "application/json":
             self.outcome.error = "invalid_client_metadata"
-            return HttpReply.oauth_error(
+            return oauth_error(
                 400, "invalid_client_metadata", "send the client metadata as application/json"
             )
         try:
@@ -176,12 +181,12 @@ class OAuthService:
             document = json_body.loads(body, max_depth=REGISTRATION_MAX_DEPTH)
         except json_body.InvalidJson:
             self.outcome.error = "invalid_client_metadata"
-            return HttpReply.oauth_error(400, "invalid_client_metadata", "the body is not JSON")
+            return oauth_error(400, "invalid_client_metadata", "the body is not JSON")
         try:
             metadata = validate_registration(document)
         except RegistrationError as exc:
             self.outcome.error = exc.error
-            return HttpReply.oauth_error(400, exc.error, exc.description)
+            return oauth_error(400, exc.error, exc.description)
 
         now = self.now()
         client_id = "lcl_" + secrets.token_urlsafe(18)
@@ -209,31 +214,31 @@ class OAuthService:
         if secret:
             answer["client_secret"] = secret
             answer["client_secret_expires_at"] = 0
-        return HttpReply.json(201, answer)
+        return json_reply(201, answer)
 
     # --- token and revocation endpoints -------------------------------------------------------
 
-    def token(self, request: OAuthRequest) -> HttpReply:
+    def token(self, request: Request) -> Reply:
         built = form_request(request, self.issuer)
-        if isinstance(built, HttpReply):
+        if isinstance(built, Reply):
             self.outcome.error = "invalid_request"
             return built
-        reply: HttpReply = self.server.create_token_response(built)
-        reply.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
+        reply: Reply = self.server.create_token_response(built)
+        reply = reply.with_headers(NO_STORE)
         if reply.status >= 400:
             self.outcome.error = error_of(reply)
         return reply
 
-    def revoke_endpoint(self, request: OAuthRequest) -> HttpReply:
+    def revoke_endpoint(self, request: Request) -> Reply:
         built = form_request(request, self.issuer)
-        if isinstance(built, HttpReply):
+        if isinstance(built, Reply):
             self.outcome.error = "invalid_request"
             return built
-        reply: HttpReply = self.server.create_endpoint_response("revocation", built)
-        reply.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
-        if reply.status == 200:
-            reply.body = ""
-            reply.headers.pop("Content-Type", None)
+        reply: Reply = self.server.create_endpoint_response("revocation", built)
+        reply = reply.with_headers(NO_STORE)
+        if reply.status == 200:  # RFC 7009 section 2.2: no body
+            headers = {k: v for k, v in reply.headers.items() if k != "Content-Type"}
+            reply = Reply(200, headers)
         if reply.status >= 400:
             self.outcome.error = error_of(reply)
         return reply

@@ -39,6 +39,7 @@ from lucent.auth.credentials import (
 from lucent.auth.store import CredentialStore
 from lucent.contract import KNOWN_SCOPES
 from lucent.errors import ServiceUnavailable
+from lucent.http import Reply
 from lucent.oauth.models import (
     AuthorizationCode,
     Client,
@@ -59,7 +60,7 @@ from lucent.oauth.policy import (
     canonical_scope,
 )
 from lucent.oauth.store import OAuthStore
-from lucent.oauth.web import HttpReply, Outcome
+from lucent.oauth.web import Outcome
 
 REFRESH_TOKEN_PREFIX = "luc_ort_"  # noqa: S105 - a prefix
 
@@ -246,10 +247,10 @@ class LucentAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def create_oauth2_request(self, request: Any) -> Any:
         return request  # already an OAuth2Request (lucent.oauth.web.AuthlibRequest)
 
-    def handle_response(self, status: int, body: Any, headers: Any) -> HttpReply:
+    def handle_response(self, status: int, body: Any, headers: Any) -> Reply:
         out = dict(headers or [])
         text = json.dumps(body) if isinstance(body, dict) else str(body or "")
-        return HttpReply(status, out, text)
+        return Reply(status, out, text)
 
 
 # --- codes and tokens -----------------------------------------------------------------------------

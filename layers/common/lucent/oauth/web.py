@@ -1,6 +1,7 @@
-"""The authorization server's HTTP: the request and reply types, forms and cookies read, the
-JSON error replies (RFC 6749 section 5.2), the pages' replies, and the one place where an
-unavailable dependency becomes a 503 (docs/oauth.md)."""
+"""The authorization server's HTTP, over the one edge (``lucent.http.Request`` and ``Reply``):
+forms and cookies read, the request as authlib reads it, the JSON replies (never cached) and
+their RFC 6749 section 5.2 errors, the pages' replies, and the one place where an unavailable
+dependency becomes a 503 (docs/oauth.md)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,29 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 
-from lucent.contract import OAUTH_AUTHORIZE_PATH
+from lucent import json_body
+from lucent.contract import (
+    OAUTH_AUTHORIZE_PATH,
+    OAUTH_METADATA_PATH,
+    OAUTH_REGISTER_PATH,
+    OAUTH_REVOKE_PATH,
+    OAUTH_TOKEN_PATH,
+)
 from lucent.errors import ServiceUnavailable
+from lucent.http import Reply, Request
 from lucent.oauth import pages
 
 MAX_FORM_BYTES = 16 * 1024
-_JSON_HEADERS = {
-    "Content-Type": "application/json",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+ROUTES = frozenset(
+    {
+        OAUTH_METADATA_PATH,
+        OAUTH_AUTHORIZE_PATH,
+        OAUTH_TOKEN_PATH,
+        OAUTH_REGISTER_PATH,
+        OAUTH_REVOKE_PATH,
+    }
+)
 
 
 class _Headers(dict[str, str]):
@@ -41,47 +54,52 @@ class _Headers(dict[str, str]):
         return isinstance(key, str) and super().__contains__(key.lower())
 
 
-@dataclass(frozen=True)
-class OAuthRequest:
-    method: str
-    path: str  # the route: one of the OAUTH_* paths of lucent.contract
-    query: str  # the raw query string, as sent
-    headers: Mapping[str, str]  # lower-case names
-    body: str | None
-    source_ip: str
-    base_url: str  # the issuer: this API as clients reach it
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    def cookie(self, name: str) -> str | None:
-        raw = self.header("cookie")
-        if not raw:
-            return None
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(raw)
-        except CookieError:
-            return None
-        morsel = jar.get(name)
-        return morsel.value if morsel is not None else None
+def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    """A JSON answer of the authorization server: never cached (RFC 6749 section 5.1)."""
+    return Reply.json(status, payload, {**NO_STORE, **(headers or {})})
 
 
-@dataclass
-class HttpReply:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
+def oauth_error(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> Reply:
+    """An RFC 6749 section 5.2 (RFC 7591 section 3.2.2) error."""
+    return json_reply(status, {"error": error, "error_description": description}, headers)
 
-    @classmethod
-    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> HttpReply:
-        return cls(status, {**_JSON_HEADERS, **(headers or {})}, json.dumps(payload))
 
-    @classmethod
-    def oauth_error(
-        cls, status: int, error: str, description: str, headers: Mapping[str, str] | None = None
-    ) -> HttpReply:
-        return cls.json(status, {"error": error, "error_description": description}, headers)
+def route(request: Request) -> str:
+    """The endpoint: the resource API Gateway matched, else the path (the local API)."""
+    return request.resource if request.resource in ROUTES else request.path
+
+
+def body_text(request: Request) -> str | None:
+    """The body as text; a body that is not UTF-8 reads as NUL, which no form or JSON reader
+    accepts (as an undecodable body does in ``lucent.http``)."""
+    text = request.text()
+    if text is None and request.body is not None:
+        return "\x00"
+    return text
+
+
+def media_type(request: Request) -> str | None:
+    return json_body.media_type(request.headers.joined("content-type"))
+
+
+def cookie(request: Request, name: str) -> str | None:
+    raw = request.headers.joined("cookie")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def authlib_headers(request: Request) -> dict[str, str]:
+    """Every header once, repeats joined (what authlib reads ``Authorization`` from)."""
+    return {name: request.headers.joined(name) or "" for name in request.headers.values}
 
 
 @dataclass
@@ -141,27 +159,25 @@ class AuthlibRequest(OAuth2Request):  # type: ignore[misc]
         return self.payload.data
 
 
-def form_request(request: OAuthRequest, issuer: str) -> AuthlibRequest | HttpReply:
+def form_request(request: Request, issuer: str) -> AuthlibRequest | Reply:
     """A token or revocation request as authlib reads it, or the reply refusing its form."""
-    media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        return HttpReply.oauth_error(
+    if media_type(request) != "application/x-www-form-urlencoded":
+        return oauth_error(
             400, "invalid_request", "send the parameters as application/x-www-form-urlencoded"
         )
-    if len((request.body or "").encode("utf-8")) > MAX_FORM_BYTES:
-        return HttpReply.oauth_error(400, "invalid_request", "the request is too large")
-    pairs = parse_pairs(request.body)
+    body = body_text(request)
+    if len((body or "").encode("utf-8")) > MAX_FORM_BYTES:
+        return oauth_error(400, "invalid_request", "the request is too large")
+    pairs = parse_pairs(body)
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen and key != "resource":  # duplicated resources: invalid_target
-            return HttpReply.oauth_error(
-                400, "invalid_request", f"parameter {key[:40]!r} is repeated"
-            )
+            return oauth_error(400, "invalid_request", f"parameter {key[:40]!r} is repeated")
         seen.add(key)
-    return AuthlibRequest("POST", issuer + request.path, request.headers, pairs)
+    return AuthlibRequest("POST", issuer + route(request), authlib_headers(request), pairs)
 
 
-def error_of(reply: HttpReply) -> str | None:
+def error_of(reply: Reply) -> str | None:
     """The ``error`` of an authlib error reply, for the log line; None for a success."""
     if reply.status < 400:
         return None
@@ -172,29 +188,27 @@ def error_of(reply: HttpReply) -> str | None:
 
 
 def page(
-    status: int, html: str, form_targets: tuple[str, ...] = (), cookie: str | None = None
-) -> HttpReply:
+    status: int, html: str, form_targets: tuple[str, ...] = (), set_cookie: str | None = None
+) -> Reply:
     headers = pages.security_headers(form_targets)
-    if cookie is not None:
-        headers["Set-Cookie"] = cookie
-    return HttpReply(status, headers, html)
+    if set_cookie is not None:
+        headers["Set-Cookie"] = set_cookie
+    return Reply(status, headers, html)
 
 
-def unavailable(path: str, exc: ServiceUnavailable) -> HttpReply:
+def unavailable(path: str, exc: ServiceUnavailable) -> Reply:
     """DynamoDB or Cognito failed: nothing was issued; the client may retry. The authorization
     endpoint answers a person (a page), the others a client (JSON)."""
     retry = {"Retry-After": str(exc.retry_after_seconds)}
     if path == OAUTH_AUTHORIZE_PATH:
-        reply = page(
+        return page(
             503,
             pages.error_page(
                 "Lucent is temporarily unavailable",
                 "Please try again in a few seconds.",
                 "temporarily_unavailable",
             ),
-        )
-        reply.headers.update(retry)
-        return reply
-    return HttpReply.oauth_error(
+        ).with_headers(retry)
+    return oauth_error(
         503, "temporarily_unavailable", "a dependency is unavailable; retry later", retry
     )
