@@ -179,9 +179,13 @@ class OAuthService:
         try:
             # The strict reader, as for every API's body: no duplicate keys, NaN or deep nesting.
             document = json_body.loads(body, max_depth=REGISTRATION_MAX_DEPTH)
-        except json_body.InvalidJson:
+        except json_body.InvalidJson as exc:
             self.outcome.error = "invalid_client_metadata"
-            return oauth_error(400, "invalid_client_metadata", "the body is not JSON")
+            description = "the body is not JSON"
+            if exc.reason == json_body.DUPLICATE_KEY:
+                # Named, as every API names it: ': duplicate key "redirect_uris"'.
+                description += exc.message.removeprefix(json_body.NOT_JSON)
+            return oauth_error(400, "invalid_client_metadata", description)
         try:
             metadata = validate_registration(document)
         except RegistrationError as exc:
