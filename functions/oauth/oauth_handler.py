@@ -1,9 +1,10 @@
 """OAuth function: the authorization server's five endpoints (docs/oauth.md).
 
-Thin: the event becomes a ``lucent.http.Request`` (whose base URL is the issuer:
-``Settings.oauth_issuer`` when set, else the request's host; docs/oauth.md, "Issuer"),
-``OAuthService`` decides, its ``Reply`` becomes the proxy response, and one audit line (log entry and EMF metric at once, no Powertools) records endpoint, client,
-organization, status and error: never a code, token, secret, password or query string.
+Thin: the event becomes a ``lucent.http.Request`` whose base URL is the issuer
+(``Settings.oauth_issuer`` when set, else the request's host: docs/oauth.md, "Where it lives, and
+the issuer"); ``OAuthService`` decides; its ``Reply`` becomes the proxy response; and one audit
+line (log entry and EMF metric at once, no Powertools) records endpoint, client, organization,
+status and error: never a code, token, secret, password or query string.
 """
 
 from __future__ import annotations
