@@ -1,8 +1,10 @@
 """OAuth function: the authorization server's five endpoints (docs/oauth.md).
 
-Thin: the event becomes an ``OAuthRequest`` (``lucent.oauth.events``), ``OAuthService`` decides,
-and one audit line (log entry and EMF metric at once, no Powertools) records endpoint, client,
-organization, status and error: never a code, token, secret, password or query string.
+Thin: the event becomes a ``lucent.http.Request`` whose base URL is the issuer
+(``Settings.oauth_issuer`` when set, else the request's host: docs/oauth.md, "Where it lives, and
+the issuer"); ``OAuthService`` decides; its ``Reply`` becomes the proxy response; and one audit
+line (log entry and EMF metric at once, no Powertools) records endpoint, client, organization,
+status and error: never a code, token, secret, password or query string.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from lucent.auth.store import CredentialStore
 from lucent.aws import cognito_client, dynamodb_client
 from lucent.container import per_container
-from lucent.oauth.events import proxy_response, request_from_event
+from lucent.http import Request
+from lucent.oauth.endpoints import OAuthService
 from lucent.oauth.limits import RegistrationRateLimit, SignInRateLimit
-from lucent.oauth.server import HttpReply, OAuthService, Outcome
 from lucent.oauth.store import CognitoDirectory, OAuthStore
+from lucent.oauth.web import Outcome, json_reply
 from lucent.observability import audit
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
@@ -61,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     outcome = Outcome()
     try:
         settings = get_settings()
-        request = request_from_event(event, settings.oauth_issuer)
+        request = Request.from_event(event, settings.oauth_issuer)
         store, credentials, directory, limit, sign_in_limit = _parts()
         service = OAuthService(
             store,
@@ -84,7 +87,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             level="ERROR",
             with_traceback=True,
         )
-        reply = HttpReply.json(500, {"error": "server_error"})
+        reply = json_reply(500, {"error": "server_error"})
     audit(
         "oauth request",
         metric=f"OAuth{reply.status // 100}xx",
@@ -100,4 +103,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
         context=context,
     )
-    return proxy_response(reply)
+    return reply.to_proxy()

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import boto3
 import pytest
@@ -20,8 +20,10 @@ from moto import mock_aws
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.store import CredentialStore
-from lucent.oauth.server import HttpReply, OAuthRequest, OAuthService, Outcome
+from lucent.http import Reply, Request
+from lucent.oauth.endpoints import OAuthService
 from lucent.oauth.store import CognitoDirectory, OAuthStore
+from lucent.oauth.web import Outcome
 from lucent_dev import identity
 from lucent_dev import template as tpl
 
@@ -68,6 +70,27 @@ class Flow:
     state: str = field(default_factory=lambda: secrets.token_urlsafe(8))
 
 
+def proxy_event(
+    method: str, path: str, *, query: str, headers: dict[str, str], body: str | None, ip: str
+) -> dict[str, Any]:
+    """The REST proxy event API Gateway sends: the query parsed, repeats kept in order."""
+    params: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name, []).append(value)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in params.items()} or None,
+        "multiValueQueryStringParameters": params or None,
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {"identity": {"sourceIp": ip}},
+    }
+
+
 class OAuthTestClient:
     def __init__(self, names: dict[str, str], clock: Clock, limit: Any = None) -> None:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -75,6 +98,7 @@ class OAuthTestClient:
         self.names = names
         self.clock = clock
         self.limit = limit
+        self.sign_in_limit: Any = None
         self.cookies: dict[str, str] = {}
         self.credentials = CredentialStore(self.dynamodb, names["CredentialsTable"])
         self.outcome = Outcome()
@@ -89,6 +113,7 @@ class OAuthTestClient:
             CognitoDirectory(self.cognito, self.names["OAuthUserPoolClient"]),
             issuer=ISSUER,
             registration_limit=self.limit,
+            sign_in_limit=self.sign_in_limit,
             clock=self.clock,
             outcome=self.outcome,
         )
@@ -104,14 +129,17 @@ class OAuthTestClient:
         headers: dict[str, str] | None = None,
         ip: str = "203.0.113.9",
         cookies: bool = True,
-    ) -> HttpReply:
+    ) -> Reply:
         all_headers = {k.lower(): v for k, v in (headers or {}).items()}
         if content_type:
             all_headers["content-type"] = content_type
         if cookies and self.cookies:
             all_headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         reply = self.service().handle(
-            OAuthRequest(method, path, query, all_headers, body, ip, ISSUER)
+            Request.from_event(
+                proxy_event(method, path, query=query, headers=all_headers, body=body, ip=ip),
+                ISSUER,
+            )
         )
         set_cookie = reply.headers.get("Set-Cookie")
         if set_cookie:
@@ -119,7 +147,7 @@ class OAuthTestClient:
             self.cookies[name] = rest.split(";", 1)[0]
         return reply
 
-    def form(self, path: str, fields: dict[str, str], **kwargs: Any) -> HttpReply:
+    def form(self, path: str, fields: dict[str, str], **kwargs: Any) -> Reply:
         return self.send(
             "POST",
             path,
@@ -162,24 +190,24 @@ class OAuthTestClient:
         }
         return {k: v for k, v in params.items() if v is not None}
 
-    def authorize(self, flow: Flow, **overrides: str | None) -> HttpReply:
+    def authorize(self, flow: Flow, **overrides: str | None) -> Reply:
         return self.send(
             "GET", "/oauth/authorize", query=urlencode(self.authorize_params(flow, **overrides))
         )
 
     def sign_in(
         self,
-        page: HttpReply,
+        page: Reply,
         username: str = identity.DEMO_USERNAME,
         password: str = identity.DEMO_PASSWORD,
-    ) -> HttpReply:
+    ) -> Reply:
         fields = hidden_fields(page.body)
         return self.form(
             "/oauth/authorize",
             {**fields, "username": username, "password": password, "action": "sign_in"},
         )
 
-    def decide(self, consent: HttpReply, action: str = "approve") -> HttpReply:
+    def decide(self, consent: Reply, action: str = "approve") -> Reply:
         return self.form("/oauth/authorize", {**hidden_fields(consent.body), "action": action})
 
     def code_for(self, flow: Flow, **overrides: str | None) -> str:
@@ -193,7 +221,7 @@ class OAuthTestClient:
         assert params["state"] == [flow.state]
         return params["code"][0]
 
-    def exchange(self, flow: Flow, code: str, **overrides: str | None) -> HttpReply:
+    def exchange(self, flow: Flow, code: str, **overrides: str | None) -> Reply:
         fields: dict[str, str | None] = {
             "grant_type": "authorization_code",
             "code": code,
@@ -205,7 +233,7 @@ class OAuthTestClient:
         }
         return self.form("/oauth/token", {k: v for k, v in fields.items() if v is not None})
 
-    def refresh(self, client_id: str, refresh_token: str, **overrides: str | None) -> HttpReply:
+    def refresh(self, client_id: str, refresh_token: str, **overrides: str | None) -> Reply:
         fields: dict[str, str | None] = {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,

@@ -170,6 +170,36 @@ def test_registration_refusals(
     assert oauth.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        # The validated value would be the last, while a later reader of the stored metadata
+        # could keep the first (issue 18).
+        (
+            f'{{"redirect_uris": ["https://evil.example/cb"], "redirect_uris": ["{REDIRECT}"]}}',
+            "redirect_uris",
+        ),
+        (
+            f'{{"redirect_uris": ["{REDIRECT}"], "client_name": "Tool", "client_name": "Lucent"}}',
+            "client_name",
+        ),
+        (f'{{"redirect_uris": ["{REDIRECT}"], "jwks": {{"keys": [], "keys": [{{}}]}}}}', "keys"),
+    ],
+)
+def test_registration_with_a_duplicate_key_is_refused_and_stores_nothing(
+    oauth: OAuthTestClient, body: str, key: str
+) -> None:
+    before = oauth.snapshot()
+    reply = oauth.send("POST", "/oauth/register", body=body, content_type="application/json")
+    assert (reply.status, reply.headers) == (400, JSON_NO_STORE)
+    assert error_of(reply) == {
+        "error": "invalid_client_metadata",
+        "error_description": f'the body is not JSON: duplicate key "{key}"',
+    }
+    assert oauth.outcome.error == "invalid_client_metadata"
+    assert oauth.snapshot() == before
+
+
 def test_registration_is_rate_limited_per_source_ip(names: dict[str, str], clock: Clock) -> None:
     limiter = RateLimiter(
         RateLimitStore(OAuthTestClient(names, clock).dynamodb, names["RateLimitTable"]),

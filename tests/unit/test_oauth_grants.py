@@ -21,7 +21,6 @@ from lucent.auth.credentials import hash_secret
 from lucent.oauth.limits import SignInRateLimit
 from lucent.oauth.models import hash_value
 from lucent.oauth.policy import ACCESS_TOKEN_SECONDS, REFRESH_REUSE_GRACE_SECONDS
-from lucent.oauth.server import OAuthService
 from lucent.oauth.store import OAuthStore
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
@@ -321,11 +320,6 @@ class Throttled(OAuthTestClient):
         super().__init__(names, clock)
         limiter = RateLimiter(RateLimitStore(self.dynamodb, names["RateLimitTable"]), clock=clock)
         self.sign_in_limit = SignInRateLimit(limiter, per_ip=per_ip, per_username=per_user)
-
-    def service(self) -> OAuthService:
-        service = super().service()
-        service.sign_in_limit = self.sign_in_limit
-        return service
 
 
 SLOW_DOWN = "Too many sign-in attempts. Wait a minute, then try again."

@@ -437,7 +437,13 @@ CASES: dict[str, tuple[Callable[[World], Any], Redirected | Page | Json]] = {
             w,
             f'{{"redirect_uris": ["https://evil.example/cb"], "redirect_uris": ["{REDIRECT}"]}}',
         ),
-        NOT_STRICT_JSON,
+        Json(
+            400,
+            {
+                "error": "invalid_client_metadata",
+                "error_description": 'the body is not JSON: duplicate key "redirect_uris"',
+            },
+        ),
     ),
     "registration with NaN": (
         lambda w: register(w, f'{{"redirect_uris": ["{REDIRECT}"], "client_name": NaN}}'),
