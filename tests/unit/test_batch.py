@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lucent.errors import BatchTooLarge, InvalidBatch, UnsupportedContentType
+from lucent.http import Request
 from lucent.ingest.batch import (
     MAX_BODY_BYTES,
     MAX_DECOMPRESSED_BYTES,
@@ -136,13 +137,26 @@ def test_optional_fields() -> None:
         (b64(b" " * (MAX_BODY_BYTES + 1)), True, BatchTooLarge, None),
         (" " * (MAX_BODY_BYTES + 1), False, BatchTooLarge, None),
         ("é" * (MAX_BODY_BYTES // 2 + 1), False, BatchTooLarge, None),  # counted in bytes
+        ("*" * (4 * (MAX_BODY_BYTES // 3) + 1), True, BatchTooLarge, None),  # before validity
+        ("\ud800" * (MAX_BODY_BYTES + 1), False, BatchTooLarge, None),
+        ("\x00", False, InvalidBatch, "Body is not valid JSON"),
+        ("AA==", True, InvalidBatch, "Body is not valid JSON"),
     ],
 )
+@pytest.mark.parametrize("via_request", [False, True], ids=["as-sent", "http.Request"])
 def test_body_errors(
-    body: str | None, is_base64: bool, error: type[Exception], message: str | None
+    body: str | None,
+    is_base64: bool,
+    error: type[Exception],
+    message: str | None,
+    via_request: bool,
 ) -> None:
+    """The same answer whether ingest decodes the body or lucent.http.Request did."""
+    decoded = None
+    if via_request:
+        decoded = Request.from_event({"body": body, "isBase64Encoded": is_base64}).body
     with pytest.raises(error) as caught:
-        decode_batch("application/json", body, is_base64)
+        decode_batch("application/json", body, is_base64, decoded)
     expected = message or f"Request body too large: the limit is {MAX_BODY_BYTES} bytes"
     assert str(caught.value) == expected
 

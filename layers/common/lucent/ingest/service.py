@@ -33,7 +33,7 @@ from lucent.errors import (
     RateLimited,
     RateLimiterUnavailable,
 )
-from lucent.http import header
+from lucent.http import Request
 from lucent.ingest.batch import MAX_BODY_BYTES, DecodedBatch, decode_batch
 from lucent.ingest.replays import compress, replay_key, same_batch
 from lucent.ingest.store import ReplayStore
@@ -99,17 +99,19 @@ class IngestRequest:
 
     principal: Principal | None
     content_type: str | None
-    body: str | None
+    body: str | None  # as sent: base64 text when ``is_base64``
     is_base64: bool
+    decoded: bytes | None = None  # ``body`` as ``lucent.http.Request`` decoded it, if it did
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> IngestRequest:
-        context = (event.get("requestContext") or {}).get("authorizer")
+        request = Request.from_event(event)
         return cls(
-            principal=Principal.from_context(context),
-            content_type=header(event, "content-type"),
+            principal=Principal.from_context(request.authorizer),
+            content_type=request.header("content-type"),
             body=event.get("body"),
             is_base64=bool(event.get("isBase64Encoded")),
+            decoded=request.body,
         )
 
 
@@ -193,7 +195,9 @@ class IngestService:
         rate = self._admit(principal)
         try:
             with _collector_paused():
-                decoded = decode_batch(request.content_type, request.body, request.is_base64)
+                decoded = decode_batch(
+                    request.content_type, request.body, request.is_base64, request.decoded
+                )
         except LucentError as exc:
             self._telemetry.rejected(str(getattr(exc, "reason", type(exc).__name__)))
             raise
