@@ -6,9 +6,11 @@ preflight, so that the answer is the same with or without a key). Every response
 ingest CORS headers, errors and unexpected exceptions included. Nothing from the body, the
 ``api_key`` query parameter, key-carrying headers or the full URL is logged.
 
-No X-Ray SDK here: Lambda's own segment (``Tracing: Active``) plus the service's
-``RateLimiterLatency`` and ``StorageLatency`` metrics replace its subsegments, for ~40 ms less
-cold start (docs/performance.md, section 3).
+The browser's path stays lean: plain validation instead of pydantic
+(docs/decisions/0XX-lean-ingest-validation.md), ``lucent.http`` instead of Powertools' event
+handler (0XX-lean-no-event-handler.md), and no X-Ray SDK: Lambda's own segment
+(``Tracing: Active``) plus the service's ``RateLimiterLatency`` and ``StorageLatency`` metrics
+(0XX-lean-xray-sdk.md).
 """
 
 from __future__ import annotations

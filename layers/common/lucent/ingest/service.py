@@ -175,9 +175,9 @@ class IngestService:
     def _timed(self, metric: str) -> Iterator[None]:
         """Report how long the block took, failed or not, as ``metric`` in milliseconds.
 
-        The function has no X-Ray subsegments (docs/performance.md, section 3: the SDK cost ~40 ms
-        of every cold start): these two metrics are how an operator tells a slow S3 from a slow
-        rate-limit table when 503s or latency appear.
+        The function has no X-Ray subsegments (docs/decisions/0XX-lean-xray-sdk.md): these two
+        metrics are how an operator tells a slow S3 from a slow rate-limit table when 503s or
+        latency appear.
         """
         started = time.perf_counter()
         try:
