@@ -1,4 +1,4 @@
-"""lucent.batch: content types, base64, gzip (streamed, capped), JSON and the batch schema."""
+"""lucent.ingest.batch: content types, base64, gzip (streamed, capped), JSON and the batch schema."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 # base64 of MAX_BODY_BYTES, so an oversized body is refused before it is decoded.
 _MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
-# A session id is a segment of the S3 key (lucent.replays): no '/', '.', '%' or '\\'.
+# A session id is a segment of the S3 key (lucent.ingest.replays): no '/', '.', '%' or '\\'.
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHOWN_MEDIA_TYPE_CHARS = 100
 # What a UTF-16 surrogate (U+D800 to U+DFFF) is in UTF-8 with "surrogatepass": never valid UTF-8.
