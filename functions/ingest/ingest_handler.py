@@ -58,8 +58,7 @@ def service() -> IngestService:
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The method before the Request: OPTIONS and the ANY route are reached without a credential,
-    # and building the Request decodes the body. Their answers read no body and call no AWS.
+    # OPTIONS and the ANY route are reached without a credential: no body read, no AWS call.
     method = str(event.get("httpMethod", "")).upper()
     if method == "OPTIONS":
         metrics.add_metric(name="Preflight", unit=MetricUnit.Count, value=1)

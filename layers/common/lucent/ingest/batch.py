@@ -35,7 +35,6 @@ from typing import Any, NoReturn
 
 from lucent import json_body
 from lucent.errors import BatchTooLarge, InvalidBatch, UnsupportedContentType
-from lucent.http import UNDECODABLE_BODY
 
 # Limits (docs/limits.md explains each choice).
 MAX_BODY_BYTES = 3 * 1024 * 1024  # as sent, after base64: 4 MiB of base64 in a 6 MB event
@@ -54,8 +53,6 @@ _MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
 # A session id is a segment of the S3 key (lucent.ingest.replays): no '/', '.', '%' or '\\'.
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHOWN_MEDIA_TYPE_CHARS = 100
-# What a UTF-16 surrogate (U+D800 to U+DFFF) is in UTF-8 with "surrogatepass": never valid UTF-8.
-_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,36 +276,10 @@ def parse_batch(document: bytes) -> ReplayBatch:
     return validate_batch(parsed)
 
 
-def decoded_bytes(decoded: bytes | None, body: Any, is_base64: bool) -> bytes:
-    """``body_bytes`` for a body the HTTP edge decoded already (``lucent.http.Request.body``),
-    without decoding it again: the same answers for every body.
-
-    The decoded bytes cannot tell an invalid base64 body from one that decodes to a NUL, nor a
-    text body with a lone surrogate from its bytes, nor how long the body was as sent: those
-    bodies (never a browser's) go through ``body_bytes`` with the body as sent.
-    """
-    if decoded is None or decoded is UNDECODABLE_BODY:
-        return body_bytes(body, is_base64)
-    if not is_base64 and b"\xed" in decoded and _SURROGATE.search(decoded):
-        return body_bytes(body, is_base64)
-    # A valid base64 body is longer than _MAX_BASE64_CHARS exactly when it decodes to more
-    # than MAX_BODY_BYTES (a multiple of 3); a text body's bytes are at least its characters.
-    if len(decoded) > MAX_BODY_BYTES:
-        _too_large_body()
-    if not decoded:
-        raise InvalidBatch("Request body is empty", "empty_body")
-    return decoded
-
-
-def decode_batch(
-    content_type: str | None, body: str | None, is_base64: bool, decoded: bytes | None = None
-) -> DecodedBatch:
-    """From the request's Content-Type and body to a validated batch, or a typed 4xx error.
-
-    ``decoded`` is the body as ``lucent.http.Request`` decoded it, when the caller has it.
-    """
+def decode_batch(content_type: str | None, body: str | None, is_base64: bool) -> DecodedBatch:
+    """From the request's Content-Type and body to a validated batch, or a typed 4xx error."""
     media_type(content_type)
-    raw = decoded_bytes(decoded, body, is_base64)
+    raw = body_bytes(body, is_base64)
     if is_gzip(raw):
         document = gunzip_capped(raw)
         return DecodedBatch(parse_batch(document), raw, client_gzip=True, json_size=len(document))

@@ -101,17 +101,17 @@ class IngestRequest:
     content_type: str | None
     body: str | None  # as sent: base64 text when ``is_base64``
     is_base64: bool
-    decoded: bytes | None = None  # ``body`` as ``lucent.http.Request`` decoded it, if it did
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> IngestRequest:
-        request = Request.from_event(event)
+        # The body stays as sent: it is decoded after the rate limit, by lucent.ingest.batch,
+        # whose size cap comes before base64 decoding. Request.from_event would decode it first.
+        request = Request.from_event({**event, "body": None})
         return cls(
             principal=Principal.from_context(request.authorizer),
             content_type=request.header("content-type"),
             body=event.get("body"),
             is_base64=bool(event.get("isBase64Encoded")),
-            decoded=request.body,
         )
 
 
@@ -195,9 +195,7 @@ class IngestService:
         rate = self._admit(principal)
         try:
             with _collector_paused():
-                decoded = decode_batch(
-                    request.content_type, request.body, request.is_base64, request.decoded
-                )
+                decoded = decode_batch(request.content_type, request.body, request.is_base64)
         except LucentError as exc:
             self._telemetry.rejected(str(getattr(exc, "reason", type(exc).__name__)))
             raise
