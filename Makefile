@@ -59,7 +59,7 @@ venv: $(VENV)/.installed ## Create or refresh .venv with the pinned dependencies
 # --- the two commands ----------------------------------------------------------------------------
 
 .PHONY: dev
-dev: $(VENV)/.installed ## Run both APIs locally on http://127.0.0.1:$${PORT:-3000} with embedded AWS
+dev: $(VENV)/.installed ## Run every API locally on http://127.0.0.1:$${PORT:-3000} with embedded AWS
 	$(BIN)/lucent dev
 
 .PHONY: test

@@ -35,7 +35,7 @@ class Batch:
     gzip: bool
 
 
-@functools.cache  # built once per process (sections 1 and 7 both use it): ~1.5 s
+@functools.cache  # slow to build: once per process (sections 1 and 7 both use it)
 def largest_accepted() -> Batch:
     """The largest batch ingest accepts: MAX_EVENTS events, a DOM snapshot filling the rest of
     MAX_DECOMPRESSED_BYTES, gzip (within MAX_BODY_BYTES as sent)."""

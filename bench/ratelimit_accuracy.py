@@ -528,7 +528,7 @@ def run(*, seed: int = 20_260_101, quick: bool = False) -> dict[str, Any]:
     tasks += _tasks("skew", 100, _scaled(SKEW_KEYS, quick), minutes, seed, skew_us=SKEW_US)
     for (design, limit), (tier, keys) in TIERS.items():
         tasks += _tasks(f"tier:{design}", limit, keys, tier_minutes, seed, tier=tier)
-    # The replay through moto (~2.5 min of CPU: moto parses every expression anew) goes first,
+    # The replay through moto (the longest task: moto parses every expression anew) goes first,
     # a half in each process; the simulation fills in behind it.
     with ProcessPoolExecutor(max_workers=2) as pool:
         if quick:

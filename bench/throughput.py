@@ -36,7 +36,7 @@ class _Trivial(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         # One write for status, headers and body: separate small writes meet Nagle's algorithm
-        # and the client's delayed ACK (about 40 ms per response on Linux loopback).
+        # and the client's delayed ACK (Linux's minimum delayed-ACK timeout, per response).
         self.wfile.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         )

@@ -1,8 +1,9 @@
-"""Lambda REQUEST authorizer for both APIs. Thin: read the event, decide, shape the output.
+"""Lambda REQUEST authorizer of the ingest API and the Data API (``AuthorizerFunction`` and
+``DataAuthorizerFunction`` run this code). Thin: read the event, decide, shape the output.
 
-It runs before every ingest request, so it imports no Powertools, pydantic or X-Ray: its one
-line per decision (audit log entry and EMF metric at once) comes from
-``lucent.observability.audit`` (docs/authorizer.md).
+It runs before every ingest request, so it imports no Powertools, pydantic or X-Ray
+(docs/decisions/0XX-lean-authorizer.md): its one line per decision (audit log entry and EMF
+metric at once) comes from ``lucent.observability.audit`` (docs/authorizer.md).
 """
 
 from __future__ import annotations

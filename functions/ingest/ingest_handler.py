@@ -6,9 +6,11 @@ preflight, so that the answer is the same with or without a key). Every response
 ingest CORS headers, errors and unexpected exceptions included. Nothing from the body, the
 ``api_key`` query parameter, key-carrying headers or the full URL is logged.
 
-No X-Ray SDK here: Lambda's own segment (``Tracing: Active``) plus the service's
-``RateLimiterLatency`` and ``StorageLatency`` metrics replace its subsegments, for ~40 ms less
-cold start (docs/performance.md, section 3).
+The browser's path stays lean: plain validation instead of pydantic
+(docs/decisions/0XX-lean-ingest-validation.md), ``lucent.http`` instead of Powertools' event
+handler (0XX-lean-no-event-handler.md), and no X-Ray SDK: Lambda's own segment
+(``Tracing: Active``) plus the service's ``RateLimiterLatency`` and ``StorageLatency`` metrics
+(0XX-lean-xray-sdk.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lucent.container import per_container
 from lucent.contract import INGEST_ALLOWED_METHODS, INGEST_CORS_HEADERS
 from lucent.errors import LucentError, MethodNotAllowed
-from lucent.http import error_response, internal_error_response, json_response, preflight_response
+from lucent.http import Reply, preflight_reply
 from lucent.ingest.service import IngestRequest, IngestService
 from lucent.observability import logger, metrics
 from lucent.settings import get_settings
@@ -56,15 +58,16 @@ def service() -> IngestService:
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # OPTIONS and the ANY route are reached without a credential: no body read, no AWS call.
     method = str(event.get("httpMethod", "")).upper()
     if method == "OPTIONS":
         metrics.add_metric(name="Preflight", unit=MetricUnit.Count, value=1)
-        return preflight_response()
+        return preflight_reply().to_proxy()
     if method != "POST":
-        # Reached without a credential (the ANY route has no authorizer): no AWS call, no body read.
         logger.info("method not allowed", extra={"method": method[:16], "status": 405})
         metrics.add_metric(name="MethodNotAllowed", unit=MetricUnit.Count, value=1)
-        return error_response(MethodNotAllowed(list(INGEST_ALLOWED_METHODS)), INGEST_CORS_HEADERS)
+        refused = MethodNotAllowed(list(INGEST_ALLOWED_METHODS))
+        return Reply.error(refused, INGEST_CORS_HEADERS).to_proxy()
     who: dict[str, str | None] = {"credential_id": None, "org_id": None}
     try:
         request = IngestRequest.from_event(event)
@@ -79,11 +82,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "batch refused",
             extra={**who, "status": exc.status, "reason": getattr(exc, "reason", exc.message)},
         )
-        return error_response(exc, INGEST_CORS_HEADERS)
+        return Reply.error(exc, INGEST_CORS_HEADERS).to_proxy()
     except Exception:
         logger.exception("ingest failed", extra=who)
         metrics.add_metric(name="InternalError", unit=MetricUnit.Count, value=1)
-        return internal_error_response(INGEST_CORS_HEADERS)
+        return Reply.internal_error(INGEST_CORS_HEADERS).to_proxy()
     logger.info(
         "batch stored",
         extra={
@@ -97,4 +100,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "rate_count": result.rate.count if result.rate else None,
         },
     )
-    return json_response(200, result.body(), INGEST_CORS_HEADERS)
+    return Reply.json(200, result.body(), INGEST_CORS_HEADERS).to_proxy()

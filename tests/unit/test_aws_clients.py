@@ -1,8 +1,11 @@
 """lucent.aws's clients: botocore sessions with a lean data loader (docs/performance.md, section 3).
 
-These tests hold what the loader relies on in botocore's own code. If a botocore upgrade starts
-listing every service during client creation, or reads its data differently, they fail here
-rather than silently giving the cold-start time back or changing what a client does.
+These tests hold what the loader relies on in botocore's own code, and compare it with the
+botocore the layer bundles: the version pinned in layers/common/requirements.txt, which every
+test here first checks is the one installed (tests/unit/test_layer_pins.py has the comparison for
+every file the functions' clients read). If a botocore upgrade starts listing every service during
+client creation, or reads its data differently, they fail here rather than silently giving the
+cold-start time back or changing what a client does.
 """
 
 from __future__ import annotations
@@ -10,14 +13,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import botocore
 import pytest
 from botocore.exceptions import UnknownServiceError
 from botocore.loaders import Loader
 
 from lucent import aws as lucent_aws
 from lucent.settings import get_settings
+from tests.unit.test_layer_pins import layer_pins
 
 TYPES = ("service-2", "endpoint-rule-set-1")
+
+
+@pytest.fixture(autouse=True)
+def _pinned_botocore() -> None:
+    """Every comparison below is with the botocore the layer ships, not whatever is installed."""
+    assert botocore.__version__ == layer_pins()["botocore"]
 
 
 def test_creating_every_client_lists_no_service_folder_but_its_own(aws: dict[str, str]) -> None:

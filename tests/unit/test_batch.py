@@ -1,4 +1,4 @@
-"""lucent.batch: content types, base64, gzip (streamed, capped), JSON and the batch schema."""
+"""lucent.ingest.batch: content types, base64, gzip (streamed, capped), JSON and the batch schema."""
 
 from __future__ import annotations
 
@@ -136,6 +136,10 @@ def test_optional_fields() -> None:
         (b64(b" " * (MAX_BODY_BYTES + 1)), True, BatchTooLarge, None),
         (" " * (MAX_BODY_BYTES + 1), False, BatchTooLarge, None),
         ("é" * (MAX_BODY_BYTES // 2 + 1), False, BatchTooLarge, None),  # counted in bytes
+        ("*" * (4 * (MAX_BODY_BYTES // 3) + 1), True, BatchTooLarge, None),  # before validity
+        ("\ud800" * (MAX_BODY_BYTES + 1), False, BatchTooLarge, None),
+        ("\x00", False, InvalidBatch, "Body is not valid JSON"),
+        ("AA==", True, InvalidBatch, "Body is not valid JSON"),
     ],
 )
 def test_body_errors(

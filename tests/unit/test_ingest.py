@@ -24,7 +24,7 @@ from lucent import container, json_body
 from lucent.auth.credentials import CredentialKind
 from lucent.contract import INGEST_CORS_HEADERS
 from lucent.errors import InvalidBatch, LucentError
-from lucent.http import error_response, json_response
+from lucent.http import Reply
 from lucent.ingest.batch import (
     MAX_BODY_BYTES,
     MAX_DECOMPRESSED_BYTES,
@@ -440,9 +440,9 @@ def test_concurrent_writers_of_one_key_have_one_winner(
         start.wait()
         try:
             result = service.handle(IngestRequest.from_event(event))
-            answers[i] = json_response(200, result.body(), INGEST_CORS_HEADERS)
+            answers[i] = Reply.json(200, result.body(), INGEST_CORS_HEADERS).to_proxy()
         except LucentError as exc:
-            answers[i] = error_response(exc, INGEST_CORS_HEADERS)
+            answers[i] = Reply.error(exc, INGEST_CORS_HEADERS).to_proxy()
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
     for thread in threads:

@@ -1,4 +1,4 @@
-"""lucent.json_body: the strict reader both APIs use. Duplicate keys anywhere, an explicit depth
+"""lucent.json_body: the strict reader every API uses. Duplicate keys anywhere, an explicit depth
 bound, and nothing but ``InvalidJson`` escaping it, whatever the bytes."""
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_only_settings_reads_the_environment() -> None:
 
 def test_every_domain_package_keeps_its_store_apart() -> None:
     """Each domain package has rules and, in store.py, its AWS access."""
-    for package in ("auth", "ingest", "ratelimit", "data", "canary"):
+    for package in ("auth", "ingest", "ratelimit", "issues", "canary"):
         assert (LAYER / package / "store.py").is_file(), package
         assert (LAYER / package / "__init__.py").read_text("utf-8").startswith('"""'), package
 

@@ -6,22 +6,24 @@ Retry-After (or, for the rate-limit table, fail-open) instead of a bare API Gate
 two attempts in total (``total_max_attempts`` counts the first one; ``max_attempts`` would count
 retries only) x (1 s connect + 3 s read) + back-off stays under 10 s.
 
-**Why botocore, not boto3, and a loader of our own** (docs/performance.md, section 3). Creating
-the first client cost about half of ``import boto3`` again, paid by every cold start:
+**Why botocore, not boto3, and a loader of our own** (docs/decisions/0XX-lean-botocore-loader.md,
+with the measurements):
 
-* ``import boto3`` on top of botocore costs ~20 ms (it imports s3transfer) and we use none of
-  what it adds (resources, S3 transfer methods): clients come from a ``botocore.session.Session``.
-* botocore's ``Loader.list_available_services`` lists all ~450 service-model folders (~900
-  ``listdir`` calls) only to check that the one service asked for exists: ``LeanLoader`` answers
-  that membership test from that service's own folder and lists everything only if asked to.
+* we use none of what boto3 adds (resources, S3 transfer methods): clients come from a
+  ``botocore.session.Session``, and boto3's import stays out of every cold start.
+* botocore's ``Loader.list_available_services`` lists every service-model folder only to check
+  that the one service asked for exists: ``LeanLoader`` answers that membership test from that
+  service's own folder and lists everything only if asked to.
 * botocore parses its data files with ``object_pairs_hook=OrderedDict``, which makes the C JSON
-  scanner call back into Python for every object (~2x slower on the 1.25 MB ``endpoints.json``);
-  ``PlainJSONFileLoader`` parses into plain dicts, which keep their order too.
+  scanner call back into Python for every object; ``PlainJSONFileLoader`` parses into plain
+  dicts, which keep their order too.
 
 Both are installed through botocore's public extension points (``Loader(file_loader=...)``,
-``Session.register_component("data_loader", ...)``). What they rely on in botocore's own code
-(that client creation only tests membership of the service list) is checked by
-``tests/unit/test_aws_clients.py``, which fails on a botocore upgrade that changes it.
+``Session.register_component("data_loader", ...)``). The layer bundles the botocore they are
+tested against (layers/common/requirements.txt); what they rely on in its code (that client
+creation only tests membership of the service list) and that they read every file the clients
+read as it does are checked by ``tests/unit/test_aws_clients.py`` and
+``tests/unit/test_layer_pins.py``, which fail on a botocore upgrade that changes it.
 """
 
 from __future__ import annotations
@@ -161,9 +163,9 @@ def new_session() -> botocore.session.Session:
     return session
 
 
-# One session per container: each new session loads botocore's service data again, which cost
-# ~90 ms of ingest's cold start for its two clients (measured: 265 ms vs 170 ms). A session is not
-# safe for concurrent client creation, hence the lock (the local API and tests use threads).
+# One session per container: each new session loads botocore's service data again
+# (docs/decisions/0XX-lean-botocore-loader.md). A session is not safe for concurrent client
+# creation, hence the lock (the local API and tests use threads).
 _session: botocore.session.Session | None = None
 _session_lock = threading.RLock()
 

@@ -1,4 +1,4 @@
-"""Typed domain errors. ``lucent.http.error_response`` is the one place they become HTTP.
+"""Typed domain errors. ``lucent.http.Reply.error`` is the one place they become HTTP.
 
 Messages come from ``lucent.contract``, where every client-facing string is defined once
 (docs/errors.md). Stores raise these too: each translates its botocore errors into one of the

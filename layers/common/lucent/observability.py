@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     tracer: Tracer
     RedactingFormatter: type[LambdaPowertoolsFormatter]
 
-# Patching every library the X-Ray SDK knows (requests, httplib, sqlite3...) costs ~50 ms of cold
-# start and traces nothing we use: AWS calls go through botocore only.
+# Only botocore: every AWS call goes through it, and patching every library the X-Ray SDK knows
+# traces nothing we use (docs/decisions/0XX-lean-xray-sdk.md).
 TRACED_MODULES = ("botocore",)
 
 

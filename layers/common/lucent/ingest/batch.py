@@ -17,11 +17,11 @@ holds it to that.
   number without a fractional part (``1.0``, ``1e3``): JSON has one number type, JSON Schema's
   ``integer`` admits them, and a Python integration's ``json.dumps(1.0)`` sends ``1.0``. Only the
   validated value is converted; the stored bytes are what was sent.
-* Validation is hand-written, not pydantic: ingest's cold start loses pydantic's import and model
-  build (~75-100 ms) and a 200-event batch validates in ~0.03 ms instead of ~0.18 ms
-  (docs/performance.md). Its messages are pydantic's wording, in JSON's words ("an object", "an
-  array"), and tests/unit/test_batch_reference.py holds its decisions and first message equal
-  to a strict pydantic model of the same schema on generated documents.
+* Validation is hand-written, not pydantic, to keep pydantic's import and model build out of
+  ingest's cold start (docs/decisions/0XX-lean-ingest-validation.md). Its messages are pydantic's
+  wording, in JSON's words ("an object", "an array"), and tests/unit/test_batch_reference.py holds
+  its decisions and first message equal to a strict pydantic model of the same schema on
+  generated documents.
 """
 
 from __future__ import annotations
@@ -41,18 +41,16 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # as sent, after base64: 4 MiB of base64 in a 
 MAX_DECOMPRESSED_BYTES = 10 * 1024 * 1024
 MAX_EVENTS = 5_000
 MAX_SEQUENCE = 9_999_999_999  # ten digits: the object key zero-pads it to keep sessions sorted
-# Objects and arrays nested in one batch (docs/limits.md). rrweb's FullSnapshot nests 2 levels per
-# DOM level plus 5 (measured in Chromium: 2 x 514 + 5 = 1,033 for the deepest page its HTML parser
-# builds); real pages measured 27 to 43. 800 keeps 397 DOM levels, three times the average element
-# depth of the deepest page in an HTTP Archive sample (131), and stays under the ~900 levels
-# Python 3.11's parser reaches from the handler's stack.
+# Objects and arrays nested in one batch: rrweb's FullSnapshot nests 2 levels per DOM level, so
+# this keeps deep real pages and stays under what the interpreter's parser reaches from the
+# handler's stack (docs/limits.md, "Nesting", has the measurements).
 MAX_JSON_DEPTH = 800
 SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
 GZIP_MAGIC = b"\x1f\x8b"
 
 # base64 of MAX_BODY_BYTES, so an oversized body is refused before it is decoded.
 _MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
-# A session id is a segment of the S3 key (lucent.replays): no '/', '.', '%' or '\\'.
+# A session id is a segment of the S3 key (lucent.ingest.replays): no '/', '.', '%' or '\\'.
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHOWN_MEDIA_TYPE_CHARS = 100
 

@@ -16,8 +16,7 @@ from lucent.errors import LucentError
 from lucent.ingest.batch import MAX_SEQUENCE, SESSION_ID, gunzip_capped
 
 REPLAY_PREFIX = "replays"
-# Chosen by measurement on a 200-event batch (docs/limits.md): level 5 keeps ~97% of level 6's
-# size gain over level 1 at about 60% of level 6's CPU.
+# The knee of size against CPU, measured on a 200-event batch (docs/limits.md has the figures).
 GZIP_LEVEL = 5
 
 

@@ -33,7 +33,7 @@ from lucent.errors import (
     RateLimited,
     RateLimiterUnavailable,
 )
-from lucent.http import header
+from lucent.http import Request
 from lucent.ingest.batch import MAX_BODY_BYTES, DecodedBatch, decode_batch
 from lucent.ingest.replays import compress, replay_key, same_batch
 from lucent.ingest.store import ReplayStore
@@ -99,15 +99,17 @@ class IngestRequest:
 
     principal: Principal | None
     content_type: str | None
-    body: str | None
+    body: str | None  # as sent: base64 text when ``is_base64``
     is_base64: bool
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> IngestRequest:
-        context = (event.get("requestContext") or {}).get("authorizer")
+        # The body stays as sent: it is decoded after the rate limit, by lucent.ingest.batch,
+        # whose size cap comes before base64 decoding. Request.from_event would decode it first.
+        request = Request.from_event({**event, "body": None})
         return cls(
-            principal=Principal.from_context(context),
-            content_type=header(event, "content-type"),
+            principal=Principal.from_context(request.authorizer),
+            content_type=request.header("content-type"),
             body=event.get("body"),
             is_base64=bool(event.get("isBase64Encoded")),
         )
@@ -173,9 +175,9 @@ class IngestService:
     def _timed(self, metric: str) -> Iterator[None]:
         """Report how long the block took, failed or not, as ``metric`` in milliseconds.
 
-        The function has no X-Ray subsegments (docs/performance.md, section 3: the SDK cost ~40 ms
-        of every cold start): these two metrics are how an operator tells a slow S3 from a slow
-        rate-limit table when 503s or latency appear.
+        The function has no X-Ray subsegments (docs/decisions/0XX-lean-xray-sdk.md): these two
+        metrics are how an operator tells a slow S3 from a slow rate-limit table when 503s or
+        latency appear.
         """
         started = time.perf_counter()
         try:
