@@ -126,7 +126,7 @@ def test_routes_are_the_templates_data_routes() -> None:
 def test_the_handlers_allow_lists_match_the_document() -> None:
     load_function("IssuesFunction")
     module = sys.modules["lucent_fn_IssuesFunction"]
-    allow = {path: list(methods) for path, (_, methods) in module.RESOURCES.items()}
+    allow = {path: list(methods) for path, methods in module.ROUTES.items()}
     assert allow == {p: i["x-method-not-allowed"]["allow"] for p, i in DOC["paths"].items()}
 
 
