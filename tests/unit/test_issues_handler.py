@@ -580,7 +580,7 @@ def test_bad_patch_bodies_are_400_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        # Issue 9: these answered 500 (json.loads' RecursionError reached the resolver).
+        # Issue 9: these answered 500 (json.loads' RecursionError escaped as a bug).
         ("[" * 100_000, "Body is not valid JSON: nested too deeply"),
         ('{"a":' * 5_000 + "1" + "}" * 5_000, "Body is not valid JSON: nested too deeply"),
         (

@@ -1,9 +1,9 @@
 """The Data API's shapes as pydantic models: responses, list pages, query parameters, PATCH body.
 
-The one definition the functions run on (the Data API validates its query parameters and PATCH
-body with them and serialises every response through them; MCP shares them through
-``lucent.issues.service``), that ``docs/openapi-data.yaml`` describes (``tests/unit/test_openapi.py``
-holds the two equal) and that MCP's output schemas are generated from.
+The one definition of them: the Data API validates its query parameters and PATCH body with
+them and serialises every answer through them, MCP's tools answer the same models (through
+``lucent.issues.service``) and its output schemas are generated from them, and
+``docs/openapi-data.yaml`` describes them (``tests/unit/test_openapi.py`` holds the two equal).
 
 Ids are ULIDs behind a type prefix (``iss_``, ``sig_``, ``ins_``): 48 bits of milliseconds then 80
 random bits in Crockford base32, so ids sort by creation time and list pages are stable.
