@@ -10,7 +10,8 @@ Order of checks on every route: method (405) -> authorizer context (500 if absen
 (429) and scope (403) -> Content-Type of a body (415) -> parameters and body (400) -> data (404).
 Each route validates after its scope check: validation before the routes would give a token
 without ``write:issues`` sending a bad body a 400 about the body instead of its 403.
-Bodies are read by ``lucent.json_body``, the reader ingest uses.
+Bodies are read by ``lucent.json_body``, the reader ingest uses. Why pydantic and this routing,
+and their cold start: docs/decisions/0XX-issues-data-api-on-its-models.md.
 """
 
 from __future__ import annotations
