@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-from lucent.issues import records
+from lucent.issues import models as records
 from lucent.issues.models import (
     Impact,
     Insight,

@@ -1,30 +1,28 @@
 """issues function: issues, signals and insights (docs/data-api.md, docs/openapi-data.yaml).
 
-Thin: ``lucent.issues.routing`` routes (what Powertools' REST resolver did, without importing
-its event handler package: docs/performance.md), ``lucent.issues.service.DataService`` decides,
-and every ``LucentError`` becomes a response through ``lucent.http.error_response``, the one
-mapping.
+Thin: a route is what API Gateway already matched, the event's ``resource`` and method, looked up
+in ``ROUTES`` (template.yaml is the route table; ``tests/unit/test_openapi.py`` holds the two
+equal), with its path parameters from the event. ``lucent.issues.service.DataService`` decides,
+the pydantic models of ``lucent.issues.models`` validate the request and shape the response, and
+every ``LucentError`` becomes a reply through ``lucent.http.Reply.error``, the one mapping.
 
-Order of checks on every route: method (405) -> authorizer context (500 if absent) -> scope (403)
--> Content-Type of a body (415) -> parameters and body (400) -> data (404). Request validation
-is ``lucent.issues.records``' (the pydantic models' answers and words, without importing
-pydantic: docs/performance.md), called by each route after its scope check: validation before
-the routes would give a token without ``write:issues`` sending a bad body a 400 about the body
-instead of its 403.
-Bodies are read by ``lucent.json_body``, the reader ingest uses.
+Order of checks on every route: method (405) -> authorizer context (500 if absent) -> rate limit
+(429) and scope (403) -> Content-Type of a body (415) -> parameters and body (400) -> data (404).
+Each route validates after its scope check: validation before the routes would give a token
+without ``write:issues`` sending a bad body a 400 about the body instead of its 403.
+Bodies are read by ``lucent.json_body``, the reader ingest uses. Why pydantic and this routing,
+and their cold start: docs/decisions/0XX-issues-data-api-on-its-models.md.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
 
 from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
@@ -39,16 +37,14 @@ from lucent.errors import (
     NotFound,
     UnsupportedMediaType,
 )
-from lucent.http import dumps, error_response, header, internal_error_response
-from lucent.issues.records import (
-    Invalid,
-    issue_list_params,
-    page_params,
-    signal_list_params,
-    status_update,
-    timeline_params,
+from lucent.http import Reply, Request
+from lucent.issues.models import (
+    IssueListParams,
+    IssueStatusUpdate,
+    PageParams,
+    SignalListParams,
+    TimelineParams,
 )
-from lucent.issues.routing import Reply, Router
 from lucent.issues.service import DataService
 from lucent.issues.store import DataStore
 from lucent.observability import get_tracer, logger, metrics
@@ -57,23 +53,6 @@ from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
 from lucent.settings import get_settings
 
-ISSUES = "/api/v1/issues"
-ISSUE = "/api/v1/issues/<issue_id>"
-SIGNALS = "/api/v1/signals"
-INSIGHTS = "/api/v1/insights"
-TIMELINE = "/api/v1/sessions/<session_id>/timeline"
-
-# The methods each resource answers; any other method on it is a 405 with this Allow list.
-RESOURCES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
-    "/api/v1/issues": (re.compile(r"^/api/v1/issues$"), ("GET",)),
-    "/api/v1/issues/{issue_id}": (re.compile(r"^/api/v1/issues/[^/]+$"), ("GET", "PATCH")),
-    "/api/v1/signals": (re.compile(r"^/api/v1/signals$"), ("GET",)),
-    "/api/v1/insights": (re.compile(r"^/api/v1/insights$"), ("GET",)),
-    "/api/v1/sessions/{session_id}/timeline": (
-        re.compile(r"^/api/v1/sessions/[^/]+/timeline$"),
-        ("GET",),
-    ),
-}
 BODY_NOT_OBJECT = "Request body must be a JSON object"
 JSON_MEDIA_TYPE = "application/json"
 _SHOWN_MEDIA_TYPE_CHARS = 100
@@ -81,9 +60,9 @@ _SHOWN_MEDIA_TYPE_CHARS = 100
 MAX_BODY_DEPTH = 32
 
 tracer = get_tracer()
-app = Router(serializer=dumps)
 
-P = TypeVar("P")
+M = TypeVar("M", bound=BaseModel)
+Route = Callable[[Request], BaseModel]
 
 
 @per_container
@@ -113,10 +92,9 @@ def rate_limit() -> BearerRateLimit:
 # --- request helpers -----------------------------------------------------------------------------
 
 
-def principal(scope: str) -> Principal:
+def principal(request: Request, scope: str) -> Principal:
     """The caller, from the authorizer context only, holding ``scope`` (else MissingScope)."""
-    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer")
-    found = Principal.from_context(context)
+    found = Principal.from_context(request.authorizer)
     if found is None:
         # The route is deployed behind the authorizer: no context means a misconfiguration.
         raise ConfigurationError("authorizer context missing or malformed")
@@ -125,24 +103,26 @@ def principal(scope: str) -> Principal:
     return found
 
 
-def _describe(exc: Invalid, where: str) -> str:
-    return f"Invalid {where} '{exc.field}': {exc.message}"
-
-
-def query(parse: Callable[[Mapping[str, Any]], P]) -> P:
-    params = app.current_event.query_string_parameters or {}
+def _validated(model: type[M], data: Mapping[str, Any], where: str) -> M:
+    """``data`` as ``model``, or a 400 naming the first field pydantic refuses, in its words."""
     try:
-        return parse(dict(params))
-    except Invalid as exc:
-        raise BadRequest(_describe(exc, "query parameter")) from exc
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise BadRequest(f"Invalid {where} '{field}': {error['msg']}") from None
 
 
-def require_json_body() -> None:
+def query(request: Request, model: type[M]) -> M:
+    return _validated(model, request.query_values(), "query parameter")
+
+
+def require_json_body(request: Request) -> None:
     """A body is sent as application/json (parameters ignored, any letter case), else 415.
 
     Called after the scope check: a token that may not write gets its 403 whatever it sends.
     """
-    value = json_body.media_type(header(app.current_event.raw_event, "content-type"))
+    value = json_body.media_type(request.header("content-type"))
     if value is None:
         raise UnsupportedMediaType(f"Missing Content-Type: send {JSON_MEDIA_TYPE}")
     if value != JSON_MEDIA_TYPE:
@@ -150,13 +130,8 @@ def require_json_body() -> None:
         raise UnsupportedMediaType(f"Unsupported content type: {shown}; send {JSON_MEDIA_TYPE}")
 
 
-def body(parse: Callable[[Mapping[str, Any]], P]) -> P:
-    raw: str | bytes | None = app.current_event.body
-    try:
-        if raw and app.current_event.is_base64_encoded:
-            raw = base64.b64decode(raw)
-    except (ValueError, binascii.Error) as exc:
-        raise BadRequest(BODY_NOT_OBJECT) from exc
+def body(request: Request, model: type[M]) -> M:
+    raw = request.body
     if not raw or not raw.strip():
         raise BadRequest(BODY_NOT_OBJECT)
     try:
@@ -168,93 +143,82 @@ def body(parse: Callable[[Mapping[str, Any]], P]) -> P:
         raise BadRequest(exc.message if named else BODY_NOT_OBJECT) from None
     if not isinstance(data, dict):
         raise BadRequest(BODY_NOT_OBJECT)
-    try:
-        return parse(data)
-    except Invalid as exc:
-        raise BadRequest(_describe(exc, "body field")) from exc
+    return _validated(model, data, "body field")
 
 
 # --- routes --------------------------------------------------------------------------------------
 
 
-@app.get(ISSUES)
-def list_issues() -> dict[str, Any]:
-    caller = principal(READ_SCOPE)
-    page = service().list_issues(caller, query(issue_list_params))
-    return page.to_json()
+def list_issues(request: Request) -> BaseModel:
+    caller = principal(request, READ_SCOPE)
+    return service().list_issues(caller, query(request, IssueListParams))
 
 
-@app.get(ISSUE)
-def get_issue(issue_id: str) -> dict[str, Any]:
-    caller = principal(READ_SCOPE)
-    return service().get_issue(caller, issue_id).to_json()
+def get_issue(request: Request) -> BaseModel:
+    caller = principal(request, READ_SCOPE)
+    return service().get_issue(caller, request.path_parameters.get("issue_id", ""))
 
 
-@app.patch(ISSUE)
-def update_issue(issue_id: str) -> dict[str, Any]:
-    caller = principal(WRITE_ISSUES_SCOPE)
-    require_json_body()
-    issue = service().update_issue_status(caller, issue_id, body(status_update))
+def update_issue(request: Request) -> BaseModel:
+    caller = principal(request, WRITE_ISSUES_SCOPE)
+    require_json_body(request)
+    update = body(request, IssueStatusUpdate)
+    issue_id = request.path_parameters.get("issue_id", "")
+    issue = service().update_issue_status(caller, issue_id, update.status)
     logger.info(
         "issue status updated",
         extra={"issue_id": issue.id, "status": issue.status.value, "by": caller.credential_id},
     )
     metrics.add_metric(name="IssueStatusUpdated", unit=MetricUnit.Count, value=1)
-    return issue.to_json()
+    return issue
 
 
-@app.get(SIGNALS)
-def list_signals() -> dict[str, Any]:
-    caller = principal(READ_SCOPE)
-    return service().list_signals(caller, query(signal_list_params)).to_json()
+def list_signals(request: Request) -> BaseModel:
+    caller = principal(request, READ_SCOPE)
+    return service().list_signals(caller, query(request, SignalListParams))
 
 
-@app.get(INSIGHTS)
-def list_insights() -> dict[str, Any]:
-    caller = principal(READ_SCOPE)
-    return service().list_insights(caller, query(page_params)).to_json()
+def list_insights(request: Request) -> BaseModel:
+    caller = principal(request, READ_SCOPE)
+    return service().list_insights(caller, query(request, PageParams))
 
 
-@app.get(TIMELINE)
-def session_timeline(session_id: str) -> dict[str, Any]:
-    caller = principal(READ_SCOPE)
-    page = service().session_timeline(caller, session_id, query(timeline_params))
-    return page.to_json()
+def session_timeline(request: Request) -> BaseModel:
+    caller = principal(request, READ_SCOPE)
+    session_id = request.path_parameters.get("session_id", "")
+    return service().session_timeline(caller, session_id, query(request, TimelineParams))
 
 
-# --- errors: all through lucent.http ------------------------------------------------------------
+# The template's resources of the Data API, each with the methods it answers; any other method
+# on one of them (API Gateway sends it here through ANY) is a 405 with that Allow list.
+ROUTES: dict[str, dict[str, Route]] = {
+    "/api/v1/issues": {"GET": list_issues},
+    "/api/v1/issues/{issue_id}": {"GET": get_issue, "PATCH": update_issue},
+    "/api/v1/signals": {"GET": list_signals},
+    "/api/v1/insights": {"GET": list_insights},
+    "/api/v1/sessions/{session_id}/timeline": {"GET": session_timeline},
+}
 
 
-def _response(proxy: dict[str, Any]) -> Reply:
-    headers = dict(proxy["headers"])
-    content_type = headers.pop("Content-Type")
-    return Reply(proxy["statusCode"], proxy["body"], headers, content_type)
-
-
-def handle_lucent_error(exc: LucentError) -> Reply:
-    if exc.status >= 500:
-        logger.warning("request failed", extra={"status": exc.status, "error": exc.message})
-    return _response(error_response(exc))
-
-
-@app.not_found
-def handle_not_found() -> Reply:
-    path = app.current_event.path
-    for pattern, allowed in RESOURCES.values():
-        if pattern.match(path):
-            return _response(error_response(MethodNotAllowed(list(allowed))))
-    return _response(error_response(NotFound(NOT_FOUND)))
-
-
-def handle_unexpected(exc: Exception) -> Reply:
-    # ConfigurationError (no authorizer context, no table name) and bugs: a generic 500.
-    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-    metrics.add_metric(name="IssuesInternalError", unit=MetricUnit.Count, value=1)
-    return _response(internal_error_response())
-
-
-app.exception_handler(LucentError)(handle_lucent_error)
-app.exception_handler(Exception)(handle_unexpected)
+def answer(request: Request) -> Reply:
+    """The reply to one request; a typed error is its reply, anything else a generic 500."""
+    methods = ROUTES.get(request.resource)
+    if methods is None:
+        return Reply.error(NotFound(NOT_FOUND))
+    route = methods.get(request.method)
+    if route is None:
+        return Reply.error(MethodNotAllowed(list(methods)))
+    try:
+        return Reply.json(200, route(request).model_dump(mode="json"))
+    except LucentError as exc:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"status": exc.status, "error": exc.message})
+        return Reply.error(exc)
+    except Exception as exc:
+        # ConfigurationError (no authorizer context, no table name) and bugs: a generic 500.
+        logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        metrics.add_metric(name="IssuesInternalError", unit=MetricUnit.Count, value=1)
+        return Reply.internal_error()
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -265,19 +229,19 @@ app.exception_handler(Exception)(handle_unexpected)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = app.resolve(event)
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    status = int(result.get("statusCode", 500))
+    request = Request.from_event(event)
+    reply = answer(request)
+    authorizer = request.authorizer or {}
     # Method, route and caller only: headers (Authorization) and bodies are never logged.
     logger.info(
         "data api request",
         extra={
             "method": event.get("httpMethod"),
             "resource": event.get("resource"),
-            "status": status,
+            "status": reply.status,
             "org_id": authorizer.get("org_id"),
             "credential_id": authorizer.get("credential_id"),
         },
     )
-    metrics.add_metric(name=f"Issues{status // 100}xx", unit=MetricUnit.Count, value=1)
-    return result
+    metrics.add_metric(name=f"Issues{reply.status // 100}xx", unit=MetricUnit.Count, value=1)
+    return reply.to_proxy()

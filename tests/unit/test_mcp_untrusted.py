@@ -23,7 +23,7 @@ import pytest
 
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
-from lucent.issues.records import (
+from lucent.issues.models import (
     Impact,
     Insight,
     InsightCategory,

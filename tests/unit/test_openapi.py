@@ -126,7 +126,7 @@ def test_routes_are_the_templates_data_routes() -> None:
 def test_the_handlers_allow_lists_match_the_document() -> None:
     load_function("IssuesFunction")
     module = sys.modules["lucent_fn_IssuesFunction"]
-    allow = {path: list(methods) for path, (_, methods) in module.RESOURCES.items()}
+    allow = {path: list(methods) for path, methods in module.ROUTES.items()}
     assert allow == {p: i["x-method-not-allowed"]["allow"] for p, i in DOC["paths"].items()}
 
 
@@ -218,13 +218,121 @@ def test_forbidden_examples_are_the_errors_the_code_raises() -> None:
         (m.TimelinePage, "TimelinePage"),
     ],
 )
-def test_schemas_have_the_models_fields(model: type[Any], schema: str) -> None:
+def test_schemas_are_the_models_schemas(model: type[Any], schema: str) -> None:
+    """Every response and the PATCH body: the document's schema has the shape pydantic generates
+    from the model (types, nulls, enums, patterns, bounds, formats, items, fields, required,
+    no extra fields), followed through every ``$ref`` on both sides."""
     mode = "validation" if model is m.IssueStatusUpdate else "serialization"
     generated = model.model_json_schema(mode=mode)
     documented = DOC["components"]["schemas"][schema]
     assert set(documented["properties"]) == set(generated["properties"])
     assert set(documented["required"]) == set(generated["required"])
     assert documented["additionalProperties"] is False
+    assert shape(documented, DOC) == shape(generated, generated)
+
+
+QUERY_MODELS: dict[str, type[Any]] = {
+    "/api/v1/issues": m.IssueListParams,
+    "/api/v1/signals": m.SignalListParams,
+    "/api/v1/insights": m.PageParams,
+    "/api/v1/sessions/{session_id}/timeline": m.TimelineParams,
+}
+
+
+def test_query_parameters_are_the_models_fields() -> None:
+    """Each list's query parameters are its model's fields, with their shapes and defaults (a
+    query string has no null: the model's ``None`` is the parameter left out)."""
+    assert set(QUERY_MODELS) == {p for p, item in DOC["paths"].items() if "get" in item} - {
+        "/api/v1/issues/{issue_id}"
+    }
+    for path, model in QUERY_MODELS.items():
+        generated = model.model_json_schema(mode="validation")
+        parameters = [resolve(p, "")[0] for p in DOC["paths"][path]["get"].get("parameters", [])]
+        query = {p["name"]: p for p in parameters if p["in"] == "query"}
+        assert set(query) == set(generated["properties"]), path
+        for name, field in generated["properties"].items():
+            documented = query[name]
+            assert not documented.get("required", False), (path, name)
+            assert documented["schema"].get("default") == field.get("default"), (path, name)
+            assert shape(documented["schema"], DOC) == _without_null(shape(field, generated))
+
+
+# The keywords compared. The document states more than the models (page sizes: maxItems; the
+# visible text bound: maxLength; times as whole UTC seconds: a pattern on date-time), which the
+# function's every answer is checked against (below).
+_SHAPE_KEYWORDS = (
+    "type",
+    "enum",
+    "const",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "minItems",
+    "additionalProperties",
+)
+_NULL = json.dumps({"type": "null"})
+
+
+def shape(node: dict[str, Any], root: dict[str, Any]) -> str:
+    """A schema as canonical text: its validating keywords, ``$ref`` followed (in ``root``),
+    ``anyOf``/``oneOf`` and a list of types as one set of alternatives."""
+    while "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    alternatives = node.get("anyOf") or node.get("oneOf")
+    if alternatives:
+        return _union([shape(a, root) for a in alternatives])
+    kinds = node.get("type")
+    if isinstance(kinds, list):
+        return _union([shape({**node, "type": kind}, root) for kind in kinds])
+    if kinds == "null":
+        return _NULL
+    out: dict[str, Any] = {k: node[k] for k in _SHAPE_KEYWORDS if k in node}
+    if node.get("format") == "date-time":
+        out.pop("pattern", None)
+    if "items" in node:
+        out["items"] = shape(node["items"], root)
+    if "properties" in node:
+        out["properties"] = {k: shape(v, root) for k, v in node["properties"].items()}
+        out["required"] = sorted(node.get("required", []))
+    return json.dumps(out, sort_keys=True)
+
+
+def _union(parts: list[str]) -> str:
+    flat: set[str] = set()
+    for part in parts:
+        loaded = json.loads(part)
+        flat.update(loaded["anyOf"] if list(loaded) == ["anyOf"] else [part])
+    return next(iter(flat)) if len(flat) == 1 else json.dumps({"anyOf": sorted(flat)})
+
+
+def _without_null(text: str) -> str:
+    loaded = json.loads(text)
+    if list(loaded) != ["anyOf"]:
+        return text
+    return _union([part for part in loaded["anyOf"] if part != _NULL])
+
+
+def test_the_shape_comparison_can_fail() -> None:
+    issue = DOC["components"]["schemas"]["Issue"]
+    expected = shape(issue, DOC)
+    properties = issue["properties"]
+    for changed in (
+        {**properties, "occurrences": {"type": "integer"}},
+        {**properties, "status_updated_by": {"type": "string"}},
+        {**properties, "kind": {"type": "string"}},
+        {**properties, "id": {"type": "string", "pattern": "^iss_"}},
+        {**properties, "first_seen": {"type": "string"}},
+    ):
+        assert shape({**issue, "properties": changed}, DOC) != expected
+    assert shape({**issue, "required": issue["required"][1:]}, DOC) != expected
+    assert shape({**issue, "additionalProperties": True}, DOC) != expected
 
 
 @pytest.mark.parametrize(

@@ -62,8 +62,8 @@ def top_level(modules: list[str]) -> set[str]:
 
 
 def test_authorizer_imports_stay_lean() -> None:
-    """The authorizer runs before every ingest request: no Powertools, pydantic or X-Ray, and
-    botocore without boto3 (lucent.aws: boto3's import adds ~20 ms and nothing we use)."""
+    """The authorizer runs before every ingest request (the browser's path): no Powertools,
+    pydantic or X-Ray, and botocore without boto3 (lucent.aws; why: docs/decisions/)."""
     loaded = modules_loaded_by("AuthorizerFunction", "authorizer")
     packages = top_level(loaded)
     assert "botocore" in packages
@@ -80,13 +80,15 @@ def test_authorizer_imports_stay_lean() -> None:
 
 
 def test_ingest_imports_no_pydantic_or_xray() -> None:
-    """Ingest validates batches with plain code (lucent.ingest.batch) and has no X-Ray SDK
-    (Lambda's segment and latency metrics instead): pydantic's import and model build and the
-    SDK's import stay out of its cold start (docs/performance.md)."""
-    packages = top_level(modules_loaded_by("IngestFunction", "ingest"))
+    """Ingest (the browser's path) validates batches with plain code (lucent.ingest.batch),
+    routes without Powertools' event handler and has no X-Ray SDK (Lambda's segment and latency
+    metrics instead), to keep its cold start (why: docs/decisions/)."""
+    loaded = modules_loaded_by("IngestFunction", "ingest")
+    packages = top_level(loaded)
     assert "lucent" in packages
     assert "aws_lambda_powertools" in packages
     assert not packages & {"pydantic", "pydantic_core", "aws_xray_sdk", "wrapt"}
+    assert not [m for m in loaded if m.startswith("aws_lambda_powertools.event_handler")]
 
 
 def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
@@ -98,21 +100,3 @@ def test_aws_retry_budget_fails_inside_the_function_timeout() -> None:
     per_attempt = CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout
     backoff_allowance = 1  # standard mode: jittered exponential, capped well under 1 s for 1 retry
     assert attempts * per_attempt + backoff_allowance < timeout
-
-
-def test_data_and_mcp_import_no_pydantic() -> None:
-    """The Data API and MCP run on lucent.issues.records (plain classes) and MCP reads its
-    output schemas from a committed file: pydantic's import and the models' class building stay
-    out of both cold starts (docs/performance.md). The Data API keeps the X-Ray SDK."""
-    for function, service in (("IssuesFunction", "data-api"), ("McpFunction", "mcp")):
-        packages = top_level(modules_loaded_by(function, service))
-        assert "lucent" in packages, function
-        assert not packages & {"pydantic", "pydantic_core", "annotated_types"}, function
-    code = (
-        "import sys, json; from lucent.mcp.tools import tool_definitions; tool_definitions(); "
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert not top_level(json.loads(result.stdout)) & {"pydantic", "pydantic_core"}

@@ -1,64 +1,104 @@
 """The Data API's shapes as pydantic models: responses, list pages, query parameters, PATCH body.
 
-They are the contract's reference: ``docs/openapi-data.yaml`` describes the same shapes
-(``tests/unit/test_openapi.py``), the demo data and the tests build them, and MCP's output
-schemas are generated from them (``lucent/mcp/output_schemas.json``). The functions do not
-import them: they run on ``lucent.issues.records`` (plain classes, no pydantic: ~80 ms less
-cold start), which ``tests/unit/test_issues_records.py`` holds to these models' every answer.
-The enums, bounds and id patterns are defined once, there, and re-exported here.
+The one definition of them: the Data API validates its query parameters and PATCH body with
+them and serialises every answer through them, MCP's tools answer the same models (through
+``lucent.issues.service``) and its output schemas are generated from them, and
+``docs/openapi-data.yaml`` describes them (``tests/unit/test_openapi.py`` holds the two equal).
+
+Ids are ULIDs behind a type prefix (``iss_``, ``sig_``, ``ins_``): 48 bits of milliseconds then 80
+random bits in Crockford base32, so ids sort by creation time and list pages are stable.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from random import Random
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
-
-from lucent.issues.records import (
-    DEFAULT_PAGE_LIMIT,
-    INSIGHT_ID_PATTERN,
-    ISSUE_ID_PATTERN,
-    MAX_CURSOR_LENGTH,
-    MAX_PAGE_LIMIT,
-    SIGNAL_ID_PATTERN,
-    Impact,
-    InsightCategory,
-    IssueKind,
-    IssueStatus,
-    Severity,
-    TimelineKind,
-    new_id,
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    StringConstraints,
 )
 
-__all__ = [
-    "DEFAULT_PAGE_LIMIT",
-    "INSIGHT_ID_PATTERN",
-    "ISSUE_ID_PATTERN",
-    "MAX_CURSOR_LENGTH",
-    "MAX_PAGE_LIMIT",
-    "SIGNAL_ID_PATTERN",
-    "Impact",
-    "Insight",
-    "InsightCategory",
-    "InsightPage",
-    "Issue",
-    "IssueKind",
-    "IssueListParams",
-    "IssuePage",
-    "IssueStatus",
-    "IssueStatusUpdate",
-    "Page",
-    "PageParams",
-    "Severity",
-    "Signal",
-    "SignalListParams",
-    "SignalPage",
-    "TimelineEntry",
-    "TimelineKind",
-    "TimelinePage",
-    "TimelineParams",
-    "new_id",
-]
+DEFAULT_PAGE_LIMIT = 25
+MAX_PAGE_LIMIT = 100
+MAX_CURSOR_LENGTH = 512
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ULID = "[0-9A-HJKMNP-TV-Z]{26}"
+ISSUE_ID_PATTERN = f"^iss_{_ULID}$"
+SIGNAL_ID_PATTERN = f"^sig_{_ULID}$"
+INSIGHT_ID_PATTERN = f"^ins_{_ULID}$"
+
+
+def new_id(prefix: str, at: datetime | None = None, rng: Random | None = None) -> str:
+    """A time-ordered id: ``prefix`` + ULID. ``rng`` makes it reproducible (demo data)."""
+    moment = at or datetime.now(UTC)
+    millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
+    randomness = rng.getrandbits(80) if rng is not None else secrets.randbits(80)
+    value = (millis << 80) | randomness
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return prefix + "".join(reversed(chars))
+
+
+class IssueStatus(StrEnum):
+    """``open``: needs attention. ``resolved``: fixed. ``ignored``: will not be fixed."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+
+
+class IssueKind(StrEnum):
+    RAGE_CLICK = "rage_click"
+    DEAD_CLICK = "dead_click"
+    ERROR_CLICK = "error_click"
+    JS_ERROR = "js_error"
+    NETWORK_ERROR = "network_error"
+    SLOW_PAGE = "slow_page"
+    FORM_ABANDONMENT = "form_abandonment"
+    LAYOUT_SHIFT = "layout_shift"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class InsightCategory(StrEnum):
+    USABILITY = "usability"
+    PERFORMANCE = "performance"
+    RELIABILITY = "reliability"
+    CONVERSION = "conversion"
+    ACCESSIBILITY = "accessibility"
+
+
+class Impact(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class TimelineKind(StrEnum):
+    PAGE_VIEW = "page_view"
+    CLICK = "click"
+    INPUT = "input"
+    SCROLL = "scroll"
+    ERROR = "error"
+    NETWORK_ERROR = "network_error"
+    SIGNAL = "signal"
+
 
 IssueId = Annotated[str, StringConstraints(pattern=ISSUE_ID_PATTERN)]
 SignalId = Annotated[str, StringConstraints(pattern=SIGNAL_ID_PATTERN)]
@@ -70,6 +110,10 @@ class _Response(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
     )
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body: every field, in declaration order, as JSON values."""
+        return self.model_dump(mode="json")
 
 
 class Issue(_Response):
@@ -125,9 +169,12 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class Page(_Response, Generic[T]):
-    """A page of a list. ``next_cursor`` is null on the last page."""
+    """A page of a list. ``next_cursor`` is null on the last page.
 
-    items: list[T]
+    ``Page(items=...)`` without a type argument serialises each item as its own model
+    (``SerializeAsAny``), as ``IssuePage`` and the others do."""
+
+    items: list[SerializeAsAny[T]]
     next_cursor: str | None
 
 
@@ -154,7 +201,7 @@ class PageParams(_Request):
     """Query parameters every list takes. Unknown parameters (``org_id`` too) are ignored."""
 
     limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
-    # Checked by the service (lucent.issues.decode_cursor): any bad cursor is "Invalid cursor".
+    # Checked by the service (decode_cursor): any bad cursor is "Invalid cursor".
     cursor: str | None = None
 
 

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
@@ -22,20 +23,26 @@ from lucent.errors import InvalidCursor, IssueNotFound, SessionNotFound
 
 # The ingest rule for session ids: one that cannot exist is not looked up.
 from lucent.ingest.batch import SESSION_ID
-from lucent.issues.records import (
+from lucent.issues.models import (
     INSIGHT_ID_PATTERN,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
     SIGNAL_ID_PATTERN,
     Insight,
+    InsightPage,
     Issue,
+    IssueKind,
     IssueListParams,
+    IssuePage,
     IssueStatus,
     Page,
     PageParams,
     Signal,
     SignalListParams,
+    SignalPage,
     TimelineEntry,
+    TimelineKind,
+    TimelinePage,
     TimelineParams,
 )
 from lucent.issues.store import DataStore
@@ -103,7 +110,7 @@ class DataService:
         after = _after(params.cursor, "issues", status, ISSUE_ID)
         items, more = self._store.query_issues(principal.org_id, params.status, after, params.limit)
         cursor = encode_cursor("issues", status, items[-1].id) if more and items else None
-        return Page(items=items, next_cursor=cursor)
+        return IssuePage(items=items, next_cursor=cursor)
 
     def get_issue(self, principal: Principal, issue_id: str) -> Issue:
         require_scope(principal, READ_SCOPE)
@@ -137,7 +144,7 @@ class DataService:
             principal.org_id, params.issue_id, after, params.limit
         )
         cursor = encode_cursor("signals", params.issue_id, items[-1].id) if more and items else None
-        return Page(items=items, next_cursor=cursor)
+        return SignalPage(items=items, next_cursor=cursor)
 
     def session_timeline(
         self, principal: Principal, session_id: str, params: TimelineParams
@@ -170,19 +177,32 @@ class DataService:
             (last_ms, last_sequence, last_index), _ = found[-1]
             last = f"{last_ms}.{last_sequence:010d}.{last_index}"
             cursor = encode_cursor("timeline", window, last)
-        return Page(items=items, next_cursor=cursor)
+        return TimelinePage(items=items, next_cursor=cursor)
 
     def list_insights(self, principal: Principal, params: PageParams) -> Page[Insight]:
         require_scope(principal, READ_SCOPE)
         after = _after(params.cursor, "insights", None, INSIGHT_ID)
         items, more = self._store.query_insights(principal.org_id, after, params.limit)
         cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
-        return Page(items=items, next_cursor=cursor)
+        return InsightPage(items=items, next_cursor=cursor)
 
 
-def _timeline_entry(stored: dict[str, object]) -> TimelineEntry:
-    return TimelineEntry.from_stored(
-        {_TIMELINE_FIELDS.get(k, k): v for k, v in stored.items() if k != "index"}
+def _timeline_entry(stored: dict[str, Any]) -> TimelineEntry:
+    """A stored entry under the response's field names. Detection wrote it and its texts are
+    page content, an id field too (docs/decisions/017-mcpquote-untrusted-tool-text.md): built
+    without re-validating, as the store reads its items; an unknown kind still raises (a 500)."""
+    values = {_TIMELINE_FIELDS.get(k, k): v for k, v in stored.items()}
+    signal_kind = values.get("signal_kind")
+    return TimelineEntry.model_construct(
+        replay_timestamp_ms=int(values["replay_timestamp_ms"]),
+        kind=TimelineKind(values["kind"]),
+        url=values.get("url"),
+        selector=values.get("selector"),
+        text=values.get("text"),
+        detail=values.get("detail"),
+        signal_kind=IssueKind(signal_kind) if signal_kind is not None else None,
+        signal_id=values.get("signal_id"),
+        issue_id=values.get("issue_id"),
     )
 
 

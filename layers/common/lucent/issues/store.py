@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lucent.errors import ServiceUnavailable
-from lucent.issues.records import (
+from lucent.issues.models import (
     Impact,
     Insight,
     InsightCategory,

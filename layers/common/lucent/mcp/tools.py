@@ -28,7 +28,7 @@ from lucent import json_body
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.errors import BadRequest, InvalidCursor, NotFound
-from lucent.issues.records import (
+from lucent.issues.models import (
     DEFAULT_PAGE_LIMIT,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
