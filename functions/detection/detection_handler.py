@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from lucent.aws import dynamodb_client, s3_client
 from lucent.container import per_container
 from lucent.detection.service import MIN_REMAINING_MS, DetectionService
 from lucent.detection.store import DetectionStore
@@ -39,14 +38,7 @@ if TYPE_CHECKING:
 
 @per_container
 def service() -> DetectionService:
-    settings = get_settings()
-    store = DetectionStore(
-        dynamodb_client(settings),
-        settings.require("data_table"),
-        s3_client(settings),
-        settings.require("replay_bucket"),
-    )
-    return DetectionService(store)
+    return DetectionService(DetectionStore.from_settings(get_settings()))
 
 
 def object_keys(body: str) -> list[str]:
