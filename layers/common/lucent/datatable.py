@@ -3,21 +3,15 @@
 One module owns what the Data API (``lucent.issues.store``) and detection
 (``lucent.detection.store``) store in the one table, so neither can drift from the other
 (docs/storage.md). It builds keys and items and reads attributes back; it makes no AWS call.
-Every item of an organization lives under ``pk = ORG#{org}``:
+Every item of an organization lives under ``pk = ORG#{org}``, by sort key:
 
-============  =================================================  =================================
-item          sk                                                 gsi1pk / gsi1sk
-============  =================================================  =================================
-issue         ``ISSUE#{issue_id}``                               ``ORG#{org}#STATUS#{status}`` /
-                                                                 ``ISSUE#{issue_id}``
-signal        ``SIGNAL#{signal_id}``                             ``ORG#{org}#ISSUE#{issue_id}`` /
-                                                                 ``SIGNAL#{signal_id}``
-insight       ``INSIGHT#{insight_id}``                           (not in gsi1)
-session       ``SESSION#{session}``                              (not in gsi1)
-timeline      ``SESSION#{session}#TL#{sequence:010d}#{part:03d}``  (not in gsi1)
-fingerprint   ``ISSUEFP#{fingerprint hash}``                     (not in gsi1)
-user marker   ``ISSUEUSER#{issue_id}#{user hash}``               (not in gsi1)
-============  =================================================  =================================
+* issue ``ISSUE#{issue_id}``, in gsi1 under ``ORG#{org}#STATUS#{status}`` / ``ISSUE#{issue_id}``;
+* signal ``SIGNAL#{signal_id}``, in gsi1 under ``ORG#{org}#ISSUE#{issue_id}`` /
+  ``SIGNAL#{signal_id}``;
+* insight ``INSIGHT#{insight_id}``;
+* session state ``SESSION#{session}`` and its timeline parts
+  ``SESSION#{session}#TL#{sequence:010d}#{part:03d}``;
+* fingerprint ``ISSUEFP#{fingerprint hash}`` and user marker ``ISSUEUSER#{issue_id}#{user hash}``.
 
 Plus one item per organization with detected data: ``pk = ORGS``, ``sk = ORG#{org}``.
 

@@ -1,12 +1,12 @@
-"""The data table: issues, signals and insights, partitioned by organization (docs/storage.md).
+"""The Data API's access to the data table: issues, signals and insights, partitioned by
+organization, and the session timelines detection writes (docs/storage.md).
 
-The only module that reads or writes it. Every method takes the organization explicitly, and
-every botocore error becomes ``ServiceUnavailable`` (a 503 with Retry-After).
-
-The item layouts and keys are ``lucent.datatable``'s (docs/storage.md); the access patterns are
-docs/data-api.md's. Every list is one Query, newest first (ids are time-ordered ULIDs). A page starts after the last
-id of the previous one; its ``ExclusiveStartKey`` is rebuilt here from that id and the caller's
-own organization, so no input can reach another organization's partition.
+Every method takes the organization explicitly, and every botocore error becomes
+``ServiceUnavailable`` (a 503 with Retry-After). Keys and item layouts are ``lucent.datatable``'s;
+the access patterns are docs/data-api.md's. Every list is one Query, newest first (ids are
+time-ordered ULIDs). A page starts after the last id of the previous one; its
+``ExclusiveStartKey`` is rebuilt here from that id and the caller's own organization, so no input
+can reach another organization's partition.
 """
 
 from __future__ import annotations
