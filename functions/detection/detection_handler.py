@@ -1,31 +1,37 @@
 """Detection function: S3 ObjectCreated notifications on replays/, through SQS (docs/detection.md).
 
-Thin: ``partial_batch_response`` reports partial batch failures (each failed message is
-retried by SQS alone, and past maxReceiveCount goes to the dead-letter queue);
-``lucent.detection.service.DetectionService`` does the work, exactly once per batch.
-
-The batch loop is ours, a dozen lines giving what Powertools' ``BatchProcessor`` (SQS,
-``raise_on_entire_batch_failure=False``) with ``process_partial_response`` gave: importing that
-utility cost ~25 ms of every cold start (it loads ``asyncio`` and every event data class), about a
-sixth of what the function adds to ``import boto3`` (docs/performance.md, section 3).
+Thin: Powertools' batch processing (``BatchProcessor`` for SQS with
+``process_partial_response``) reports partial batch failures, each failed message retried by SQS
+alone and, past maxReceiveCount, sent to the dead-letter queue;
+``lucent.detection.service.DetectionService`` does the work, exactly once per batch. Records are
+processed one by one, in the batch's order, so a message that needs the batch of the one before
+it finds it committed.
 
 A message fails (and is retried) when: an earlier batch of the session has not arrived yet
 (``SequenceGap``, given up after a few deliveries), S3 or DynamoDB failed
 (``DetectionUnavailable``), conflicts kept coming, or the invocation's time ran low
 (``OutOfTime``). Time is checked before each message and between a session's batches: with less
 than ``MIN_REMAINING_MS`` left, the messages not yet done are reported as failures, so SQS
-retries only those instead of the whole batch after a timeout. The ``s3:TestEvent`` that S3
-sends when the notification is configured is acknowledged and ignored.
+retries only those instead of the whole batch after a timeout. A batch where every message
+fails is still an answer (``raise_on_entire_batch_failure=False``): SQS would otherwise retry the
+messages that succeeded too. The ``s3:TestEvent`` that S3 sends when the notification is
+configured is acknowledged and ignored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from lucent.aws import dynamodb_client, s3_client
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+
 from lucent.container import per_container
 from lucent.detection.service import MIN_REMAINING_MS, DetectionService
 from lucent.detection.store import DetectionStore
@@ -34,19 +40,16 @@ from lucent.observability import logger
 from lucent.settings import get_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @per_container
 def service() -> DetectionService:
-    settings = get_settings()
-    store = DetectionStore(
-        dynamodb_client(settings),
-        settings.require("data_table"),
-        s3_client(settings),
-        settings.require("replay_bucket"),
-    )
-    return DetectionService(store)
+    return DetectionService(DetectionStore.from_settings(get_settings()))
 
 
 def object_keys(body: str) -> list[str]:
@@ -62,11 +65,30 @@ def object_keys(body: str) -> list[str]:
     return keys
 
 
-def record_handler(
-    record: Mapping[str, Any], time_left_ms: Callable[[], int] | None = None
-) -> None:
-    receive_count = int(record["attributes"]["ApproximateReceiveCount"] or 1)
-    for key in object_keys(record["body"]):
+class TimeBudget:
+    """An invocation's time, checked before each record: once less than MIN_REMAINING_MS is
+    left, that record and every later one of the batch is not started (``OutOfTime``)."""
+
+    def __init__(self, time_left_ms: Callable[[], int], records: int) -> None:
+        self.time_left_ms = time_left_ms
+        self._not_started = records
+        self._spent = False
+
+    def start_record(self) -> None:
+        if not self._spent and self.time_left_ms() < MIN_REMAINING_MS:
+            self._spent = True
+            logger.info("out of time, messages handed back", extra={"count": self._not_started})
+        self._not_started -= 1
+        if self._spent:
+            raise OutOfTime("not started: the invocation's time ran low")
+
+
+def record_handler(record: SQSRecord, budget: TimeBudget | None = None) -> None:
+    if budget is not None:
+        budget.start_record()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    time_left_ms = budget.time_left_ms if budget is not None else None
+    for key in object_keys(record.body):
         try:
             outcome = service().handle_object(key, receive_count, time_left_ms)
         except SequenceGap as exc:
@@ -98,38 +120,20 @@ def record_handler(
         )
 
 
-def partial_batch_response(
-    event: Mapping[str, Any],
-    handle: Callable[[Mapping[str, Any]], None],
-    time_left_ms: Callable[[], int] | None = None,
-) -> dict[str, list[dict[str, str]]]:
-    """``handle`` each SQS record in order; every record it raised on is reported for SQS to
-    retry, and so is every record not started because less than MIN_REMAINING_MS was left. A
-    batch where all fail is still an answer, not an invocation error: SQS would otherwise retry
-    the messages that succeeded too. An event without records is not an SQS batch."""
+def sqs_records(event: Any) -> list[Any]:
+    """The event's records; an event without any is not an SQS batch (an invocation error)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not records or not isinstance(records, list):
         raise ValueError("Invalid event format: not an SQS batch (no Records)")
-    failed: list[dict[str, str]] = []
-    for position, record in enumerate(records):
-        if time_left_ms is not None and time_left_ms() < MIN_REMAINING_MS:
-            failed += [{"itemIdentifier": r["messageId"]} for r in records[position:]]
-            logger.info(
-                "out of time, messages handed back", extra={"count": len(records) - position}
-            )
-            break
-        try:
-            handle(record)
-        except Exception:  # any failure is the message's: SQS retries it
-            failed.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failed}
+    return records
 
 
 @logger.inject_lambda_context
-def lambda_handler(
-    event: dict[str, Any], context: LambdaContext
-) -> dict[str, list[dict[str, str]]]:
-    time_left = context.get_remaining_time_in_millis
-    return partial_batch_response(
-        event, lambda record: record_handler(record, time_left), time_left
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    budget = TimeBudget(context.get_remaining_time_in_millis, len(sqs_records(event)))
+    return process_partial_response(
+        event=event,
+        record_handler=partial(record_handler, budget=budget),
+        processor=processor,
+        context=context,
     )

@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lucent.aws import dynamodb_client
 from lucent.container import per_container
 from lucent.detection.insights import derive
 from lucent.detection.store import InsightsStore
@@ -19,8 +18,7 @@ from lucent.settings import get_settings
 
 @per_container
 def store() -> InsightsStore:
-    settings = get_settings()
-    return InsightsStore(dynamodb_client(settings), settings.require("data_table"))
+    return InsightsStore.from_settings(get_settings())
 
 
 def run(now: datetime | None = None) -> dict[str, int]:

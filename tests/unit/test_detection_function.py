@@ -198,3 +198,23 @@ def test_a_session_with_many_stored_batches_stops_between_batches_when_time_runs
     assert outcome is not None
     assert outcome.processed == [3, 4, 5]
     assert {k[0]: i.occurrences for k, i in rig.issues().items()} == {"dead_click": 4}
+
+
+def test_messages_not_started_for_lack_of_time_are_logged_once_with_their_count(
+    aws: dict[str, str], dynamodb: Any, s3: Any, capsys: Any
+) -> None:
+    rig = Rig(dynamodb, s3)
+    handler = load_function("DetectionFunction")
+    keys = [rig.upload(f"c{n}", 0, [meta(0), move(9000)]) for n in range(3)]
+    result = handler(sqs_event([notification(k) for k in keys]), Context([1_000]))
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": "m0"},
+            {"itemIdentifier": "m1"},
+            {"itemIdentifier": "m2"},
+        ]
+    }
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    handed_back = [line for line in lines if line["message"] == "out of time, messages handed back"]
+    assert [line["count"] for line in handed_back] == [3]
+    assert rig.store.load_session(ORG, "c0") is None  # not started

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from lucent import datatable
 from lucent.auth.credentials import CredentialKind, Principal
 from lucent.contract import READ_SCOPE
 from lucent.detection import service as detection_service
@@ -483,7 +484,7 @@ class Calls:
 
 def watermark(rig: Rig, session: str) -> int:
     item = rig.dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": f"SESSION#{session}"}}
+        TableName=TABLE, Key=datatable.key(ORG, datatable.session_sk(session))
     )["Item"]
     return int(item["next_seq"]["N"])
 
@@ -591,7 +592,7 @@ def test_a_batch_the_detector_raises_on_is_recorded_skipped_and_passed(
     rig.deliver([rig.upload("p1", 2, [click(1000, 10), move(9000)])])
     assert by_kind(rig) == {"dead_click": (1, 1, 1)}
     state = rig.dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": "SESSION#p1"}}
+        TableName=TABLE, Key=datatable.key(ORG, datatable.session_sk("p1"))
     )["Item"]
     assert (state["poison_batches"], state["last_poison_seq"]) == ({"N": "1"}, {"N": "1"})
 
@@ -646,7 +647,10 @@ def test_an_issue_update_stays_within_dynamodb_expression_limits(rig: Rig) -> No
     item = rig.dynamodb.query(
         TableName=TABLE,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-        ExpressionAttributeValues={":pk": {"S": f"ORG#{ORG}"}, ":p": {"S": "ISSUE#"}},
+        ExpressionAttributeValues={
+            ":pk": {"S": datatable.org_pk(ORG)},
+            ":p": {"S": datatable.ISSUE_PREFIX},
+        },
     )["Items"][0]
     assert int(item["occurrences"]["N"]) == 600
     assert len(item["occ_hours"]["M"]) <= detection_service.MAX_HOURS_KEPT

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lucent import datatable
 from lucent.auth.credentials import CredentialKind, Principal, issue_credential
 from lucent.issues import models
 from lucent.issues.models import Issue, IssueStatus
@@ -904,8 +905,7 @@ def test_unexpected_error_is_a_generic_500_without_traceback(
     dynamodb.put_item(
         TableName=aws["DataTable"],
         Item={
-            "pk": {"S": f"ORG#{ORG_A}"},
-            "sk": {"S": f"ISSUE#{corrupt}"},
+            **datatable.key(ORG_A, datatable.issue_sk(corrupt)),
             "entity": {"S": "issue"},
             "title": {"S": "secret internals /var/task/x.py"},
         },
@@ -1032,7 +1032,7 @@ def test_cli_data_seed(
     response = dynamodb.query(
         TableName=aws["DataTable"],
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "ORG#org_cli"}},
+        ExpressionAttributeValues={":pk": {"S": datatable.org_pk("org_cli")}},
         Select="COUNT",
     )
     assert response["Count"] == 153

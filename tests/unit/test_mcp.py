@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lucent import contract
+from lucent import contract, datatable
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
 from lucent.issues.models import IssueKind, TimelineParams
@@ -138,9 +138,7 @@ def data_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
 
 
 def issue_of(dynamodb: Any, table: str, org: str, issue_id: str) -> dict[str, Any]:
-    item = dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": f"ORG#{org}"}, "sk": {"S": f"ISSUE#{issue_id}"}}
-    )
+    item = dynamodb.get_item(TableName=table, Key=datatable.key(org, datatable.issue_sk(issue_id)))
     return dict(item["Item"])
 
 

@@ -39,11 +39,13 @@ from lucent.detection.store import (
     MAX_TIMELINE_BYTES,
     DetectionStore,
     IssueChange,
+    IssueSnapshot,
     SessionRecord,
     fit_state,
     signal_item,
     timeline_parts,
 )
+from lucent.detection.store.replays import replay_key as replay_key  # noqa: PLC0414 (re-export)
 from lucent.errors import (
     DetectionUnavailable,
     IssueWriteConflict,
@@ -85,10 +87,6 @@ MAX_NEW_HOURS_PER_UPDATE = 24
 # So an issue holds at most the window's hours, as many gone stale and not yet removed, and one
 # batch's new ones (docs/detection.md, "Bounds").
 MAX_HOURS_KEPT = 2 * (HOURS_KEPT_MS // HOUR_MS + 1) + MAX_NEW_HOURS_PER_UPDATE
-
-
-def replay_key(org_id: str, session_id: str, sequence: int) -> str:
-    return f"replays/{org_id}/{session_id}/{sequence:010d}.json.gz"
 
 
 def parse_replay_key(key: str) -> tuple[str, str, int] | None:
@@ -155,14 +153,14 @@ class DetectionService:
                 _log_poison(outcome, sequence, "too_far_ahead")
                 return outcome
             try:
-                batch = self._store.read_batch(replay_key(org_id, session_id, current))
+                batch = self._store.replays.read_batch(replay_key(org_id, session_id, current))
                 if batch is None:
                     if current >= sequence:
                         return outcome  # done, and nothing stored after it (yet)
                     if receive_count < GAP_SKIP_AFTER_RECEIVES:
                         raise SequenceGap(f"waiting for sequence {current} before {sequence}")
                     # Give the missing batches up, all in one step, up to the next stored one.
-                    found = self._store.next_stored_sequence(org_id, session_id, current)
+                    found = self._store.replays.next_stored_sequence(org_id, session_id, current)
                     if found is None or found > sequence:
                         return outcome  # this notification's object is gone (expired)
                     record = self._skip(org_id, session_id, current, found, record)
@@ -353,7 +351,7 @@ def _change(
     issue_id: str,
     fp: str,
     signals: list[tuple[int, DetectedSignal]],
-    snapshot: Any,
+    snapshot: IssueSnapshot | None,
     *,
     first_time: bool,
     user: str | None,

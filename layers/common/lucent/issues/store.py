@@ -1,21 +1,12 @@
-"""The data table: issues, signals and insights, partitioned by organization (docs/storage.md).
+"""The Data API's access to the data table: issues, signals and insights, partitioned by
+organization, and the session timelines detection writes (docs/storage.md).
 
-The only module that reads or writes it. Every method takes the organization explicitly, and
-every botocore error becomes ``ServiceUnavailable`` (a 503 with Retry-After).
-
-Item layout and access patterns (docs/data-api.md):
-
-=========  =========================  ===================  ==================================  =================
-entity     pk                         sk                   gsi1pk                              gsi1sk
-=========  =========================  ===================  ==================================  =================
-issue      ``ORG#{org}``              ``ISSUE#{iss_id}``   ``ORG#{org}#STATUS#{status}``       ``ISSUE#{iss_id}``
-signal     ``ORG#{org}``              ``SIGNAL#{sig_id}``  ``ORG#{org}#ISSUE#{iss_id}``        ``SIGNAL#{sig_id}``
-insight    ``ORG#{org}``              ``INSIGHT#{ins_id}`` (none: not in gsi1)
-=========  =========================  ===================  ==================================  =================
-
-Every list is one Query, newest first (ids are time-ordered ULIDs). A page starts after the last
-id of the previous one; its ``ExclusiveStartKey`` is rebuilt here from that id and the caller's
-own organization, so no input can reach another organization's partition.
+Every method takes the organization explicitly, and every botocore error becomes
+``ServiceUnavailable`` (a 503 with Retry-After). Keys and item layouts are ``lucent.datatable``'s;
+the access patterns are docs/data-api.md's. Every list is one Query, newest first (ids are
+time-ordered ULIDs). A page starts after the last id of the previous one; its
+``ExclusiveStartKey`` is rebuilt here from that id and the caller's own organization, so no input
+can reach another organization's partition.
 """
 
 from __future__ import annotations
@@ -30,6 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lucent import datatable as table
+from lucent.datatable import (
+    GSI1,
+    INSIGHT_PREFIX,
+    ISSUE_PREFIX,
+    SIGNAL_PREFIX,
+    attribute,
+    issue_gsi1pk,
+    org_pk,
+    status_gsi1pk,
+)
 from lucent.errors import ServiceUnavailable
 from lucent.issues.models import (
     Impact,
@@ -46,32 +48,6 @@ from lucent.observability import logger
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-GSI1 = "gsi1"
-ISSUE_PREFIX, SIGNAL_PREFIX, INSIGHT_PREFIX = "ISSUE#", "SIGNAL#", "INSIGHT#"
-
-
-# --- keys ----------------------------------------------------------------------------------------
-
-
-def org_pk(org_id: str) -> str:
-    return f"ORG#{org_id}"
-
-
-def status_gsi1pk(org_id: str, status: IssueStatus) -> str:
-    return f"ORG#{org_id}#STATUS#{status.value}"
-
-
-def issue_gsi1pk(org_id: str, issue_id: str) -> str:
-    return f"ORG#{org_id}#ISSUE#{issue_id}"
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
 
 def isoformat(moment: datetime) -> str:
     """UTC, whole seconds, ``Z``: the form stored and served (``2026-11-29T16:20:00Z``)."""
@@ -82,33 +58,28 @@ def isoformat(moment: datetime) -> str:
 
 
 def issue_item(org_id: str, issue: Issue) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "pk": _s(org_pk(org_id)),
-        "sk": _s(ISSUE_PREFIX + issue.id),
-        "gsi1pk": _s(status_gsi1pk(org_id, issue.status)),
-        "gsi1sk": _s(ISSUE_PREFIX + issue.id),
-        "entity": _s("issue"),
-        "id": _s(issue.id),
-        "title": _s(issue.title),
-        "kind": _s(issue.kind.value),
-        "severity": _s(issue.severity.value),
-        "status": _s(issue.status.value),
-        "occurrences": _n(issue.occurrences),
-        "sessions_affected": _n(issue.sessions_affected),
-        "users_affected": _n(issue.users_affected),
-        "first_seen": _s(isoformat(issue.first_seen)),
-        "last_seen": _s(isoformat(issue.last_seen)),
-        "url": _s(issue.url),
-    }
-    if issue.status_updated_at is not None:
-        item["status_updated_at"] = _s(isoformat(issue.status_updated_at))
-    if issue.status_updated_by is not None:
-        item["status_updated_by"] = _s(issue.status_updated_by)
-    if issue.selector is not None:
-        item["selector"] = _s(issue.selector)
-    if issue.regressed_at is not None:
-        item["regressed_at"] = _s(isoformat(issue.regressed_at))
-    return item
+    return table.issue_item(
+        org_id,
+        issue_id=issue.id,
+        title=issue.title,
+        kind=issue.kind.value,
+        severity=issue.severity.value,
+        status=issue.status.value,
+        occurrences=issue.occurrences,
+        sessions_affected=issue.sessions_affected,
+        users_affected=issue.users_affected,
+        first_seen=isoformat(issue.first_seen),
+        last_seen=isoformat(issue.last_seen),
+        url=issue.url,
+        status_updated_at=_optional_iso(issue.status_updated_at),
+        status_updated_by=issue.status_updated_by,
+        selector=issue.selector,
+        regressed_at=_optional_iso(issue.regressed_at),
+    )
+
+
+def _optional_iso(moment: datetime | None) -> str | None:
+    return isoformat(moment) if moment is not None else None
 
 
 def _moment(text: str) -> datetime:
@@ -121,7 +92,7 @@ def _moment(text: str) -> datetime:
 
 
 def _optional_moment(item: Mapping[str, Any], name: str) -> datetime | None:
-    text = item.get(name, {}).get("S")
+    text = table.optional_text(item, name)
     return _moment(text) if text is not None else None
 
 
@@ -129,87 +100,77 @@ def issue_from_item(item: Mapping[str, Any]) -> Issue:
     # Written by this module and by detection's (same layout): read without re-validating
     # every field; an unknown enum value or time still raises (a 500, as before).
     return Issue(
-        id=item["id"]["S"],
-        title=item["title"]["S"],
-        kind=IssueKind(item["kind"]["S"]),
-        severity=Severity(item["severity"]["S"]),
-        status=IssueStatus(item["status"]["S"]),
-        occurrences=int(item["occurrences"]["N"]),
-        sessions_affected=int(item["sessions_affected"]["N"]),
-        users_affected=int(item["users_affected"]["N"]),
-        first_seen=_moment(item["first_seen"]["S"]),
-        last_seen=_moment(item["last_seen"]["S"]),
-        url=item["url"]["S"],
+        id=table.text(item, "id"),
+        title=table.text(item, "title"),
+        kind=IssueKind(table.text(item, "kind")),
+        severity=Severity(table.text(item, "severity")),
+        status=IssueStatus(table.text(item, "status")),
+        occurrences=table.number(item, "occurrences"),
+        sessions_affected=table.number(item, "sessions_affected"),
+        users_affected=table.number(item, "users_affected"),
+        first_seen=_moment(table.text(item, "first_seen")),
+        last_seen=_moment(table.text(item, "last_seen")),
+        url=table.text(item, "url"),
         status_updated_at=_optional_moment(item, "status_updated_at"),
-        status_updated_by=item.get("status_updated_by", {}).get("S"),
-        selector=item.get("selector", {}).get("S"),
+        status_updated_by=table.optional_text(item, "status_updated_by"),
+        selector=table.optional_text(item, "selector"),
         regressed_at=_optional_moment(item, "regressed_at"),
     )
 
 
 def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "pk": _s(org_pk(org_id)),
-        "sk": _s(SIGNAL_PREFIX + signal.id),
-        "gsi1pk": _s(issue_gsi1pk(org_id, signal.issue_id)),
-        "gsi1sk": _s(SIGNAL_PREFIX + signal.id),
-        "entity": _s("signal"),
-        "id": _s(signal.id),
-        "issue_id": _s(signal.issue_id),
-        "kind": _s(signal.kind.value),
-        "session_id": _s(signal.session_id),
-        "replay_timestamp_ms": _n(signal.replay_timestamp_ms),
-        "occurred_at": _s(isoformat(signal.occurred_at)),
-        "url": _s(signal.url),
-        "detail": _s(signal.detail),
-    }
-    if signal.selector is not None:
-        item["selector"] = _s(signal.selector)
-    if signal.text is not None:
-        item["text"] = _s(signal.text)
-    return item
+    return table.signal_item(
+        org_id,
+        signal_id=signal.id,
+        issue_id=signal.issue_id,
+        kind=signal.kind.value,
+        session_id=signal.session_id,
+        replay_timestamp_ms=signal.replay_timestamp_ms,
+        occurred_at=isoformat(signal.occurred_at),
+        url=signal.url,
+        detail=signal.detail,
+        selector=signal.selector,
+        text=signal.text,
+    )
 
 
 def signal_from_item(item: Mapping[str, Any]) -> Signal:
     return Signal(
-        id=item["id"]["S"],
-        issue_id=item["issue_id"]["S"],
-        kind=IssueKind(item["kind"]["S"]),
-        session_id=item["session_id"]["S"],
-        replay_timestamp_ms=int(item["replay_timestamp_ms"]["N"]),
-        occurred_at=_moment(item["occurred_at"]["S"]),
-        url=item["url"]["S"],
-        selector=item.get("selector", {}).get("S"),
-        text=item.get("text", {}).get("S"),
-        detail=item["detail"]["S"],
+        id=table.text(item, "id"),
+        issue_id=table.text(item, "issue_id"),
+        kind=IssueKind(table.text(item, "kind")),
+        session_id=table.text(item, "session_id"),
+        replay_timestamp_ms=table.number(item, "replay_timestamp_ms"),
+        occurred_at=_moment(table.text(item, "occurred_at")),
+        url=table.text(item, "url"),
+        selector=table.optional_text(item, "selector"),
+        text=table.optional_text(item, "text"),
+        detail=table.text(item, "detail"),
     )
 
 
 def insight_item(org_id: str, insight: Insight) -> dict[str, Any]:
-    return {
-        "pk": _s(org_pk(org_id)),
-        "sk": _s(INSIGHT_PREFIX + insight.id),
-        "entity": _s("insight"),
-        "id": _s(insight.id),
-        "title": _s(insight.title),
-        "summary": _s(insight.summary),
-        "category": _s(insight.category.value),
-        "impact": _s(insight.impact.value),
-        # A list, not a string set: sets cannot be empty and do not keep order.
-        "related_issue_ids": {"L": [_s(i) for i in insight.related_issue_ids]},
-        "created_at": _s(isoformat(insight.created_at)),
-    }
+    return table.insight_item(
+        org_id,
+        insight_id=insight.id,
+        title=insight.title,
+        summary=insight.summary,
+        category=insight.category.value,
+        impact=insight.impact.value,
+        related_issue_ids=insight.related_issue_ids,
+        created_at=isoformat(insight.created_at),
+    )
 
 
 def insight_from_item(item: Mapping[str, Any]) -> Insight:
     return Insight(
-        id=item["id"]["S"],
-        title=item["title"]["S"],
-        summary=item["summary"]["S"],
-        category=InsightCategory(item["category"]["S"]),
-        impact=Impact(item["impact"]["S"]),
-        related_issue_ids=[v["S"] for v in item.get("related_issue_ids", {}).get("L", [])],
-        created_at=_moment(item["created_at"]["S"]),
+        id=table.text(item, "id"),
+        title=table.text(item, "title"),
+        summary=table.text(item, "summary"),
+        category=InsightCategory(table.text(item, "category")),
+        impact=Impact(table.text(item, "impact")),
+        related_issue_ids=table.texts(item, "related_issue_ids"),
+        created_at=_moment(table.text(item, "created_at")),
     )
 
 
@@ -245,9 +206,9 @@ class DataStore:
         the previous page; its start key is rebuilt here, always within ``org_id``."""
         start_key: dict[str, Any] | None = None
         if after_id is not None:
-            start_key = {"pk": _s(org_pk(org_id)), "sk": _s(sk_prefix + after_id)}
+            start_key = table.key(org_id, sk_prefix + after_id)
             if gsi1pk is not None:
-                start_key.update(gsi1pk=_s(gsi1pk), gsi1sk=_s(sk_prefix + after_id))
+                start_key.update(gsi1pk=attribute(gsi1pk), gsi1sk=attribute(sk_prefix + after_id))
         if gsi1pk is None:
             hash_name, hash_value, sk_name = "pk", org_pk(org_id), "sk"
         else:
@@ -257,7 +218,7 @@ class DataStore:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": f"{hash_name} = :h AND begins_with({sk_name}, :p)",
-            "ExpressionAttributeValues": {":h": _s(hash_value), ":p": _s(sk_prefix)},
+            "ExpressionAttributeValues": {":h": attribute(hash_value), ":p": attribute(sk_prefix)},
             "ScanIndexForward": False,
             "Limit": limit + 1,
             "ReturnConsumedCapacity": "TOTAL",
@@ -290,7 +251,7 @@ class DataStore:
         try:
             response = self._client.get_item(
                 TableName=self._table,
-                Key={"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + issue_id)},
+                Key=table.key(org_id, table.issue_sk(issue_id)),
                 # Read-your-writes after a PATCH.
                 ConsistentRead=True,
             )
@@ -303,7 +264,7 @@ class DataStore:
     def query_issues(
         self, org_id: str, status: IssueStatus | None, after_id: str | None, limit: int
     ) -> tuple[list[Issue], bool]:
-        gsi1pk = status_gsi1pk(org_id, status) if status is not None else None
+        gsi1pk = status_gsi1pk(org_id, status.value) if status is not None else None
         page = self._query(org_id, ISSUE_PREFIX, gsi1pk=gsi1pk, after_id=after_id, limit=limit)
         return [issue_from_item(i) for i in page.items], page.has_more
 
@@ -314,7 +275,7 @@ class DataStore:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": _s(org_pk(org_id)), "sk": _s(ISSUE_PREFIX + issue_id)},
+                Key=table.key(org_id, table.issue_sk(issue_id)),
                 UpdateExpression=(
                     "SET #status = :status, gsi1pk = :gsi1pk, "
                     "status_updated_at = :at, status_updated_by = :by"
@@ -322,11 +283,11 @@ class DataStore:
                 ConditionExpression="attribute_exists(pk) AND entity = :issue",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":status": _s(status.value),
-                    ":gsi1pk": _s(status_gsi1pk(org_id, status)),
-                    ":at": _s(isoformat(at)),
-                    ":by": _s(by),
-                    ":issue": _s("issue"),
+                    ":status": attribute(status.value),
+                    ":gsi1pk": attribute(status_gsi1pk(org_id, status.value)),
+                    ":at": attribute(isoformat(at)),
+                    ":by": attribute(by),
+                    ":issue": attribute("issue"),
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -361,7 +322,7 @@ class DataStore:
         try:
             response = self._client.get_item(
                 TableName=self._table,
-                Key={"pk": _s(org_pk(org_id)), "sk": _s(f"SESSION#{session_id}")},
+                Key=table.key(org_id, table.session_sk(session_id)),
                 ProjectionExpression="pk",
             )
         except (ClientError, BotoCoreError) as exc:
@@ -387,9 +348,9 @@ class DataStore:
         burst, pointing back at the first), so no stored order is time order: every part that
         may hold an entry of the page is read (a filter on its ``t_first``/``t_last`` leaves the
         others out) and the smallest positions kept. Detection bounds what one session stores
-        (lucent.detection.store.MAX_TIMELINE_BYTES), which bounds this read."""
-        prefix = f"SESSION#{session_id}#TL#"
-        values: dict[str, Any] = {":pk": _s(org_pk(org_id)), ":prefix": _s(prefix)}
+        (lucent.detection.store.sessions.MAX_TIMELINE_BYTES), which bounds this read."""
+        prefix = table.timeline_prefix(session_id)
+        values: dict[str, Any] = {":pk": attribute(org_pk(org_id)), ":prefix": attribute(prefix)}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -399,10 +360,10 @@ class DataStore:
         filters = []
         if lowest > 0:
             filters.append("t_last >= :from")
-            values[":from"] = _n(lowest)
+            values[":from"] = attribute(lowest)
         if to_ms is not None:
             filters.append("t_first <= :to")
-            values[":to"] = _n(to_ms)
+            values[":to"] = attribute(to_ms)
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
 
@@ -422,7 +383,7 @@ class DataStore:
             found = [
                 (position, entry)
                 for item in response.get("Items", [])
-                for position, entry in _timeline_entries(item, prefix)
+                for position, entry in _timeline_entries(item, session_id)
                 if wanted(position)
             ]
             best = heapq.nsmallest(limit + 1, best + found, key=lambda pair: pair[0])
@@ -459,17 +420,17 @@ class DataStore:
 
 
 def _timeline_entries(
-    item: dict[str, Any], prefix: str
+    item: dict[str, Any], session_id: str
 ) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
     """A timeline part's entries with their positions. Parts (``…#TL#{seq}#{part}``) hold gzip
     JSON and the batch index of their first entry; a chunk written before parts existed
     (``…#TL#{seq}``) holds a whole batch's entries as JSON text."""
-    sequence = int(item["sk"]["S"][len(prefix) : len(prefix) + 10])
+    sequence = table.timeline_sequence(table.text(item, "sk"), session_id)
     if "entries_gz" in item:
-        entries = json.loads(zlib.decompress(item["entries_gz"]["B"], wbits=31))  # gzip
-        first = int(item["i0"]["N"])
+        entries = json.loads(zlib.decompress(table.binary(item, "entries_gz"), wbits=31))  # gzip
+        first = table.number(item, "i0")
     else:
-        entries = json.loads(item["entries"]["S"])
+        entries = json.loads(table.text(item, "entries"))
         first = 0
     return [
         ((int(entry.get("t", 0)), sequence, first + index), entry)
