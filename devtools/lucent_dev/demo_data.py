@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-from lucent.issues import models as records
 from lucent.issues.models import (
     Impact,
     Insight,
@@ -430,11 +429,5 @@ def _insights(issues: list[Issue], anchor: datetime, rng: Random) -> list[Insigh
 def seed(dynamodb_client: Any, table_name: str, org_id: str) -> dict[str, int]:
     """Write the demo data of ``org_id`` into the data table; returns counts by entity."""
     data = generate(org_id)
-    # The store writes the runtime's records (lucent.issues.records): same fields, same values.
-    DataStore(dynamodb_client, table_name).put_all(
-        org_id,
-        [records.Issue(**issue.model_dump()) for issue in data.issues],
-        [records.Signal(**signal.model_dump()) for signal in data.signals],
-        [records.Insight(**insight.model_dump()) for insight in data.insights],
-    )
+    DataStore(dynamodb_client, table_name).put_all(org_id, data.issues, data.signals, data.insights)
     return data.counts()

@@ -45,7 +45,12 @@ def reads_environment(path: Path) -> bool:
 
 
 def is_store(path: Path) -> bool:
-    return path.name == "store.py" or path == LAYER / "aws.py"
+    return (
+        path.name == "store.py"
+        or path.parent.name == "store"  # a store cut into a package (lucent/detection/store/)
+        # lucent.datatable: the table's keys and boto3's TypeSerializer, no AWS call.
+        or path in (LAYER / "aws.py", LAYER / "datatable.py")
+    )
 
 
 def test_only_store_modules_import_boto3_or_botocore() -> None:
@@ -128,3 +133,14 @@ def test_one_reset_hook_drops_every_per_container_object(monkeypatch: pytest.Mon
     assert get_settings().data_table == "another-table"
     assert dynamodb_client() is not client
     assert service() is not first
+
+
+def test_the_data_tables_keys_are_spelled_in_lucent_datatable_only() -> None:
+    """One module owns the table's key layout: no other code spells an ``ORG#`` key."""
+    spelled = [
+        str(path.relative_to(ROOT))
+        for folder in (LAYER, ROOT / "functions", ROOT / "devtools", ROOT / "bench")
+        for path in python_files(folder)
+        if path != LAYER / "datatable.py" and "ORG#" in path.read_text()
+    ]
+    assert spelled == []

@@ -43,7 +43,7 @@ PREFIXES: Mapping[CredentialKind, str] = {
 BEARER_KINDS = frozenset({CredentialKind.API, CredentialKind.OAUTH, CredentialKind.MCP})
 DEFAULT_RATE_LIMIT_PER_MINUTE = 100
 DEFAULT_OAUTH_EXPIRES_IN_SECONDS = 3600
-# Organization ids become parts of DynamoDB keys (``ORG#{org}#STATUS#...``) and S3 prefixes
+# Organization ids become parts of DynamoDB keys (``lucent.datatable``) and S3 prefixes
 # (``replays/{org}/``): no separators, so no org id can ever spell another org's key.
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

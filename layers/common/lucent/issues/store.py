@@ -99,7 +99,7 @@ def _optional_moment(item: Mapping[str, Any], name: str) -> datetime | None:
 def issue_from_item(item: Mapping[str, Any]) -> Issue:
     # Written by this module and by detection's (same layout): read without re-validating
     # every field; an unknown enum value or time still raises (a 500, as before).
-    return Issue(
+    return Issue.model_construct(
         id=table.text(item, "id"),
         title=table.text(item, "title"),
         kind=IssueKind(table.text(item, "kind")),
@@ -135,7 +135,7 @@ def signal_item(org_id: str, signal: Signal) -> dict[str, Any]:
 
 
 def signal_from_item(item: Mapping[str, Any]) -> Signal:
-    return Signal(
+    return Signal.model_construct(
         id=table.text(item, "id"),
         issue_id=table.text(item, "issue_id"),
         kind=IssueKind(table.text(item, "kind")),
@@ -163,7 +163,7 @@ def insight_item(org_id: str, insight: Insight) -> dict[str, Any]:
 
 
 def insight_from_item(item: Mapping[str, Any]) -> Insight:
-    return Insight(
+    return Insight.model_construct(
         id=table.text(item, "id"),
         title=table.text(item, "title"),
         summary=table.text(item, "summary"),
