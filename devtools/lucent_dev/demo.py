@@ -2,7 +2,7 @@
 
 These secrets are demo-only: they exist in no deployed stack, appear verbatim in ``events/``, and
 are replaced by a deployment's own credentials when the events are replayed (``lucent replay``,
-the canary). They were generated once with ``lucent.credentials.generate_secret`` and carry valid
+the canary). They were generated once with ``lucent.auth.credentials.generate_secret`` and carry valid
 checksums, so they pass the same format checks as real credentials.
 
 ``ROLES`` is the vocabulary shared with ``events/manifest.json`` (its ``credentials`` map), the

@@ -2,7 +2,7 @@
 ``DataAuthorizerFunction`` run this code). Thin: read the event, decide, shape the output.
 
 It runs before every ingest request, so it imports no Powertools, pydantic or X-Ray
-(docs/decisions/0XX-lean-authorizer.md): its one line per decision (audit log entry and EMF
+(docs/decisions/024-lean-authorizer.md): its one line per decision (audit log entry and EMF
 metric at once) comes from ``lucent.observability.audit`` (docs/authorizer.md).
 """
 

@@ -7,10 +7,10 @@ ingest CORS headers, errors and unexpected exceptions included. Nothing from the
 ``api_key`` query parameter, key-carrying headers or the full URL is logged.
 
 The browser's path stays lean: plain validation instead of pydantic
-(docs/decisions/0XX-lean-ingest-validation.md), ``lucent.http`` instead of Powertools' event
-handler (0XX-lean-no-event-handler.md), and no X-Ray SDK: Lambda's own segment
+(docs/decisions/025-lean-ingest-validation.md), ``lucent.http`` instead of Powertools' event
+handler (026-lean-no-event-handler.md), and no X-Ray SDK: Lambda's own segment
 (``Tracing: Active``) plus the service's ``RateLimiterLatency`` and ``StorageLatency`` metrics
-(0XX-lean-xray-sdk.md).
+(027-lean-xray-sdk.md).
 """
 
 from __future__ import annotations

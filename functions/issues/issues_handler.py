@@ -11,7 +11,7 @@ Order of checks on every route: method (405) -> authorizer context (500 if absen
 Each route validates after its scope check: validation before the routes would give a token
 without ``write:issues`` sending a bad body a 400 about the body instead of its 403.
 Bodies are read by ``lucent.json_body``, the reader ingest uses. Why pydantic and this routing,
-and their cold start: docs/decisions/0XX-issues-data-api-on-its-models.md.
+and their cold start: docs/decisions/028-data-api-on-its-models.md.
 """
 
 from __future__ import annotations

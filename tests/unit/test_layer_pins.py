@@ -3,7 +3,7 @@ here, and the lean data loader (lucent.aws) reads that botocore exactly as botoc
 
 Lambda puts a layer's ``python/`` before its own runtime's packages on ``sys.path``, so the
 botocore of layers/common/requirements.txt is the one every function imports, not the runtime's
-(docs/decisions/0XX-lean-botocore-loader.md).
+(docs/decisions/023-lean-botocore-loader.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Retry-After (or, for the rate-limit table, fail-open) instead of a bare API Gate
 two attempts in total (``total_max_attempts`` counts the first one; ``max_attempts`` would count
 retries only) x (1 s connect + 3 s read) + back-off stays under 10 s.
 
-**Why botocore, not boto3, and a loader of our own** (docs/decisions/0XX-lean-botocore-loader.md,
+**Why botocore, not boto3, and a loader of our own** (docs/decisions/023-lean-botocore-loader.md,
 with the measurements):
 
 * we use none of what boto3 adds (resources, S3 transfer methods): clients come from a
@@ -164,7 +164,7 @@ def new_session() -> botocore.session.Session:
 
 
 # One session per container: each new session loads botocore's service data again
-# (docs/decisions/0XX-lean-botocore-loader.md). A session is not safe for concurrent client
+# (docs/decisions/023-lean-botocore-loader.md). A session is not safe for concurrent client
 # creation, hence the lock (the local API and tests use threads).
 _session: botocore.session.Session | None = None
 _session_lock = threading.RLock()

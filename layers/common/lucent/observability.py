@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     RedactingFormatter: type[LambdaPowertoolsFormatter]
 
 # Only botocore: every AWS call goes through it, and patching every library the X-Ray SDK knows
-# traces nothing we use (docs/decisions/0XX-lean-xray-sdk.md).
+# traces nothing we use (docs/decisions/027-lean-xray-sdk.md).
 TRACED_MODULES = ("botocore",)
 
 

@@ -18,7 +18,7 @@ holds it to that.
   ``integer`` admits them, and a Python integration's ``json.dumps(1.0)`` sends ``1.0``. Only the
   validated value is converted; the stored bytes are what was sent.
 * Validation is hand-written, not pydantic, to keep pydantic's import and model build out of
-  ingest's cold start (docs/decisions/0XX-lean-ingest-validation.md). Its messages are pydantic's
+  ingest's cold start (docs/decisions/025-lean-ingest-validation.md). Its messages are pydantic's
   wording, in JSON's words ("an object", "an array"), and tests/unit/test_batch_reference.py holds
   its decisions and first message equal to a strict pydantic model of the same schema on
   generated documents.

@@ -175,7 +175,7 @@ class IngestService:
     def _timed(self, metric: str) -> Iterator[None]:
         """Report how long the block took, failed or not, as ``metric`` in milliseconds.
 
-        The function has no X-Ray subsegments (docs/decisions/0XX-lean-xray-sdk.md): these two
+        The function has no X-Ray subsegments (docs/decisions/027-lean-xray-sdk.md): these two
         metrics are how an operator tells a slow S3 from a slow rate-limit table when 503s or
         latency appear.
         """
