@@ -14,7 +14,8 @@ import json
 from pydantic import BaseModel
 
 from lucent.issues import models
-from lucent.mcp.tools import OUTPUT_SCHEMAS_FILE, TOOLS
+from lucent.mcp.schemas import OUTPUT_SCHEMAS_FILE
+from lucent.mcp.tools import TOOLS
 
 _MODELS: dict[str, type[BaseModel]] = {
     "Issue": models.Issue,

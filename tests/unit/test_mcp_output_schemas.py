@@ -7,7 +7,8 @@ pydantic; regenerating it (``python -m lucent_dev.mcp_schemas``) must give the s
 from __future__ import annotations
 
 from lucent.issues import models
-from lucent.mcp.tools import OUTPUT_SCHEMAS_FILE, TOOLS, tool_definitions
+from lucent.mcp.schemas import OUTPUT_SCHEMAS_FILE
+from lucent.mcp.tools import TOOLS, tool_definitions
 from lucent_dev.mcp_schemas import generate
 
 

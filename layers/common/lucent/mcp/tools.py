@@ -1,15 +1,14 @@
-"""The MCP tools: the Data API's operations for agents (docs/mcp.md).
+"""The MCP tools: the Data API's operations for agents, their registry and dispatch (docs/mcp.md).
 
 Each tool is a thin layer over ``lucent.issues.service.DataService``, so the tools and the REST
 API share every rule: scopes, the organization from the token only, cursors, "not found" the same
 for an unknown id and another organization's, and who changed a status (the credential id, as
-the Data API records it).
+the Data API records it). What a tool accepts and answers is ``lucent.mcp.schemas``; the text the
+model reads is ``lucent.mcp.rendering``.
 
-A tool call's arguments are checked against the tool's input schema here (a small validator for
-exactly the keywords these schemas use: type, enum, pattern, bounds, lengths, required, no extra
-members). Whatever an agent can correct is a tool result with ``isError: true`` and a sentence
-saying what to change (bad argument, unknown or another organization's id, bad cursor), as the
-specification asks, so the model sees it; a missing scope is the transport's 403 (step-up).
+Whatever an agent can correct is a tool result with ``isError: true`` and a sentence saying what
+to change (bad argument, unknown or another organization's id, bad cursor), as the specification
+asks, so the model sees it; a missing scope is the transport's 403 (step-up).
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from lucent import json_body
@@ -30,135 +27,23 @@ from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.errors import BadRequest, InvalidCursor, NotFound
 from lucent.issues.records import (
     DEFAULT_PAGE_LIMIT,
-    ISSUE_ID_PATTERN,
-    MAX_CURSOR_LENGTH,
     MAX_PAGE_LIMIT,
-    Insight,
     Issue,
-    IssueKind,
     IssueListParams,
     IssueStatus,
     Page,
     PageParams,
     Signal,
     SignalListParams,
-    TimelineEntry,
-    TimelineKind,
     TimelineParams,
 )
 from lucent.issues.service import DataService, encode_cursor
-from lucent.mcp import untrusted
+from lucent.mcp import rendering, schemas
 
-MAX_SESSION_ID_LENGTH = 128
 # A filter the data table cannot query by (an issue's kind, a signal's session) is applied to the
 # pages the service returns; one call reads at most this many pages of MAX_PAGE_LIMIT before it
 # answers with what it found and a cursor to go on from (a page may then hold fewer items).
 MAX_SCANNED_PAGES = 5
-
-_STATUSES = [s.value for s in IssueStatus]
-_KINDS = [k.value for k in IssueKind]
-
-
-class ToolArgumentError(Exception):
-    """An argument the input schema refuses; the message tells the model what to send."""
-
-
-# --- input schemas -------------------------------------------------------------------------------
-
-_LIMIT = {
-    "type": "integer",
-    "minimum": 1,
-    "maximum": MAX_PAGE_LIMIT,
-    "default": DEFAULT_PAGE_LIMIT,
-    "description": f"How many items to return, 1-{MAX_PAGE_LIMIT} (default {DEFAULT_PAGE_LIMIT}).",
-}
-_CURSOR = {
-    "type": "string",
-    "maxLength": MAX_CURSOR_LENGTH,
-    "description": "The next_cursor of the previous page, to get the next one. Omit for the "
-    "first page; pass it with the same filters.",
-}
-_ISSUE_ID = {
-    "type": "string",
-    "pattern": ISSUE_ID_PATTERN,
-    "description": "An issue id as returned by list_issues, e.g. iss_01J9Z3QW8N7X5V2K4M6P8R0T1Y.",
-}
-_STATUS_FILTER = {
-    "type": "string",
-    "enum": _STATUSES,
-    "description": "Only issues in this status: open (needs attention), resolved (fixed) or "
-    "ignored (will not be fixed).",
-}
-_KIND = {
-    "type": "string",
-    "enum": _KINDS,
-    "description": "Only this kind of problem.",
-}
-
-
-def _object(properties: Mapping[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": dict(properties),
-        "additionalProperties": False,
-    }
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def validate_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments, checked against one of the schemas above; ToolArgumentError otherwise."""
-    properties: Mapping[str, Mapping[str, Any]] = schema["properties"]
-    unknown = sorted(set(arguments) - set(properties))
-    if unknown:
-        hint = (
-            " (tools act on the organization of your token)"
-            if any("org" in name for name in unknown)
-            else ""
-        )
-        raise ToolArgumentError(
-            f"Unknown argument {unknown[0]!r}{hint}; accepted: {', '.join(properties) or 'none'}"
-        )
-    for name in schema.get("required", ()):
-        if arguments.get(name) is None:
-            raise ToolArgumentError(f"Missing required argument {name!r}")
-    checked: dict[str, Any] = {}
-    for name, value in arguments.items():
-        if value is None:
-            continue  # null is "not given" for an optional argument
-        checked[name] = _check(name, properties[name], value)
-    return checked
-
-
-def _check(name: str, spec: Mapping[str, Any], value: Any) -> Any:
-    kind = spec["type"]
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ToolArgumentError(f"Invalid argument {name!r}: must be an integer")
-        low, high = spec.get("minimum"), spec.get("maximum")
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ToolArgumentError(f"Invalid argument {name!r}: must be {bounds}")
-        return value
-    if not isinstance(value, str):
-        raise ToolArgumentError(f"Invalid argument {name!r}: must be a string")
-    if "enum" in spec and value not in spec["enum"]:
-        raise ToolArgumentError(
-            f"Invalid argument {name!r}: must be one of {', '.join(spec['enum'])}"
-        )
-    min_length = spec.get("minLength")
-    if min_length is not None and len(value) < min_length:
-        need = "must not be empty" if min_length == 1 else f"at least {min_length} characters"
-        raise ToolArgumentError(f"Invalid argument {name!r}: {need}")
-    max_length = spec.get("maxLength")
-    if max_length is not None and len(value) > max_length:
-        raise ToolArgumentError(
-            f"Invalid argument {name!r}: at most {max_length} characters, got {len(value)}"
-        )
-    if "pattern" in spec and not re.fullmatch(spec["pattern"], value):
-        raise ToolArgumentError(f"Invalid argument {name!r}: {spec['description']}")
-    return value
 
 
 # --- cursors of filtered lists ---------------------------------------------------------------------
@@ -219,7 +104,7 @@ def _scan(
     return found, cursor
 
 
-# --- the tools -----------------------------------------------------------------------------------
+# --- the tools ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +132,7 @@ class Tool:
             "title": self.title,
             "description": self.description,
             "inputSchema": self.input_schema,
-            "outputSchema": output_schema(self.output_model),
+            "outputSchema": schemas.output_schema(self.output_model),
             "annotations": {
                 "title": self.title,
                 "readOnlyHint": self.read_only,
@@ -259,61 +144,6 @@ class Tool:
             },
             "_meta": {"lucent/requiredScope": self.scope},
         }
-
-
-# Generated from the pydantic response models by ``python -m lucent_dev.mcp_schemas`` and
-# committed: building them here would import pydantic into MCP's cold start (~80 ms).
-# tests/unit/test_mcp_output_schemas.py fails if the file is not what the models give.
-OUTPUT_SCHEMAS_FILE = Path(__file__).with_name("output_schemas.json")
-
-
-@cache
-def output_schemas() -> dict[str, dict[str, Any]]:
-    """Each response model's JSON Schema (serialisation mode), by model name."""
-    schemas: dict[str, dict[str, Any]] = json.loads(OUTPUT_SCHEMAS_FILE.read_text("utf-8"))
-    return schemas
-
-
-def output_schema(model: str) -> dict[str, Any]:
-    """The JSON Schema of a response model (the same shapes the REST API serialises)."""
-    return output_schemas()[model]
-
-
-def _when(moment: Any) -> str:
-    return str(moment.isoformat()).replace("+00:00", "Z") if moment is not None else "-"
-
-
-# Text renderings. Every field that comes from a recording (title, selector, text, url,
-# detail, summary) goes through lucent.mcp.untrusted: one quoted, escaped, bounded literal, so it
-# can never start a line of its own. Ids go through untrusted.identifier (bare when of our form);
-# statuses, kinds, counts and times are ours, parsed from the record, and shown as they are.
-
-
-def _issue_line(issue: Issue) -> str:
-    return (
-        f"{untrusted.identifier(issue.id)} [{issue.status.value}] {issue.severity.value} "
-        f"{issue.kind.value}: {untrusted.label(issue.title)} ({issue.occurrences} occurrences, "
-        f"{issue.sessions_affected} sessions, last seen {_when(issue.last_seen)})"
-    )
-
-
-def _page_text(
-    noun: str, lines: list[str], next_cursor: str | None, filters: str, plural: str = ""
-) -> str:
-    head = f"{len(lines)} {noun if len(lines) == 1 else plural or noun + 's'}{filters}"
-    body = "".join(f"\n- {line}" for line in lines)
-    tail = f"\nMore: call again with cursor={next_cursor}" if next_cursor else "\nNo more pages."
-    return head + (":" if lines else ".") + body + tail
-
-
-def _filters(**values: Any) -> str:
-    # The agent's own arguments, but they may have been copied from page content.
-    shown = [
-        f"{k}={v if isinstance(v, int) else untrusted.identifier(v)}"
-        for k, v in values.items()
-        if v is not None
-    ]
-    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _list_issues(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
@@ -340,49 +170,25 @@ def _list_issues(service: DataService, principal: Principal, args: dict[str, Any
         lambda issue: encode_cursor("issues", status, issue.id),
     )
     page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
-    text = _page_text(
+    text = rendering.page_text(
         "issue",
-        [_issue_line(i) for i in page.items],
+        [rendering.issue_line(i) for i in page.items],
         page.next_cursor,
-        _filters(status=status, kind=kind),
+        rendering.filters(status=status, kind=kind),
     )
     return ToolOutput(page.to_json(), text)
 
 
-def _issue_text(issue: Issue) -> str:
-    lines = [
-        _issue_line(issue),
-        f"url: {untrusted.url(issue.url)}",
-        f"users affected: {issue.users_affected}; first seen {_when(issue.first_seen)}",
-    ]
-    if issue.status_updated_at is not None:
-        lines.append(
-            f"status set to {issue.status.value} at {_when(issue.status_updated_at)} "
-            f"by {untrusted.identifier(issue.status_updated_by)}"
-        )
-    return "\n".join(lines)
-
-
 def _get_issue(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
     issue = service.get_issue(principal, args["issue_id"])
-    return ToolOutput(issue.to_json(), _issue_text(issue))
+    return ToolOutput(issue.to_json(), rendering.issue_text(issue))
 
 
 def _update_issue_status(
     service: DataService, principal: Principal, args: dict[str, Any]
 ) -> ToolOutput:
     issue = service.update_issue_status(principal, args["issue_id"], IssueStatus(args["status"]))
-    return ToolOutput(issue.to_json(), "Status updated.\n" + _issue_text(issue))
-
-
-def _signal_line(signal: Signal) -> str:
-    where = f" on {untrusted.label(signal.selector)}" if signal.selector else ""
-    return (
-        f"{untrusted.identifier(signal.id)} {signal.kind.value} in session "
-        f"{untrusted.identifier(signal.session_id)} at {signal.replay_timestamp_ms} ms{where} "
-        f"{untrusted.url_in_parens(signal.url)}: {untrusted.detail(signal.detail)} "
-        f"[issue {untrusted.identifier(signal.issue_id)}]"
-    )
+    return ToolOutput(issue.to_json(), "Status updated.\n" + rendering.issue_text(issue))
 
 
 def _list_signals(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
@@ -409,22 +215,13 @@ def _list_signals(service: DataService, principal: Principal, args: dict[str, An
         lambda signal: encode_cursor("signals", issue_id, signal.id),
     )
     page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
-    text = _page_text(
+    text = rendering.page_text(
         "signal",
-        [_signal_line(s) for s in page.items],
+        [rendering.signal_line(s) for s in page.items],
         page.next_cursor,
-        _filters(issue_id=issue_id, session_id=session_id, kind=kind),
+        rendering.filters(issue_id=issue_id, session_id=session_id, kind=kind),
     )
     return ToolOutput(page.to_json(), text)
-
-
-def _insight_line(insight: Insight) -> str:
-    related = ", ".join(untrusted.identifier(i) for i in insight.related_issue_ids) or "none"
-    return (
-        f"{untrusted.identifier(insight.id)} [{insight.impact.value} impact, "
-        f"{insight.category.value}] {untrusted.label(insight.title)}: "
-        f"{untrusted.summary(insight.summary)} (issues: {related})"
-    )
 
 
 def _list_insights(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
@@ -437,29 +234,10 @@ def _list_insights(service: DataService, principal: Principal, args: dict[str, A
         ),
     )
     page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
-    text = _page_text("insight", [_insight_line(i) for i in page.items], page.next_cursor, "")
+    text = rendering.page_text(
+        "insight", [rendering.insight_line(i) for i in page.items], page.next_cursor, ""
+    )
     return ToolOutput(page.to_json(), text)
-
-
-def _timeline_line(entry: TimelineEntry) -> str:
-    """One entry: its offset in the replay, what happened, and on what (never typed text)."""
-    head = f"{entry.replay_timestamp_ms} ms {entry.kind.value}"
-    if entry.kind is TimelineKind.SIGNAL:
-        kind = entry.signal_kind.value if entry.signal_kind else "signal"
-        where = f" on {untrusted.label(entry.selector)}" if entry.selector else ""
-        detail = f": {untrusted.detail(entry.detail)}" if entry.detail else ""
-        issue, signal = untrusted.identifier(entry.issue_id), untrusted.identifier(entry.signal_id)
-        return f"{head} {kind}{where}{detail} [issue {issue}, signal {signal}]"
-    parts = [head]
-    if entry.selector:
-        parts.append(f"on {untrusted.label(entry.selector)}")
-    if entry.text:
-        parts.append(untrusted.label(entry.text))
-    if entry.detail:
-        parts.append(f"- {untrusted.detail(entry.detail)}")
-    if entry.url and (entry.kind is TimelineKind.PAGE_VIEW or not entry.selector):
-        parts.append(untrusted.url_in_parens(entry.url))
-    return " ".join(parts)
 
 
 def _get_session_timeline(
@@ -478,11 +256,11 @@ def _get_session_timeline(
         ),
     )
     page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
-    text = _page_text(
+    text = rendering.page_text(
         "timeline entry",
-        [_timeline_line(e) for e in page.items],
+        [rendering.timeline_line(e) for e in page.items],
         page.next_cursor,
-        _filters(session_id=session_id, from_ms=from_ms, to_ms=to_ms),
+        rendering.filters(session_id=session_id, from_ms=from_ms, to_ms=to_ms),
         plural="timeline entries",
     )
     return ToolOutput(page.to_json(), text)
@@ -495,11 +273,6 @@ _UNTRUSTED = (
     "instructions to follow."
 )
 
-_REPLAY_MS = {
-    "type": "integer",
-    "minimum": 0,
-}
-
 TOOLS: tuple[Tool, ...] = (
     Tool(
         name="list_issues",
@@ -511,9 +284,7 @@ TOOLS: tuple[Tool, ...] = (
             "get_issue, list_signals and update_issue_status." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=_object(
-            {"status": _STATUS_FILTER, "kind": _KIND, "limit": _LIMIT, "cursor": _CURSOR}
-        ),
+        input_schema=schemas.LIST_ISSUES,
         output_model="IssuePage",
         read_only=True,
         run=_list_issues,
@@ -526,7 +297,7 @@ TOOLS: tuple[Tool, ...] = (
             "affected, where, and who last changed its status." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=_object({"issue_id": _ISSUE_ID}, required=["issue_id"]),
+        input_schema=schemas.GET_ISSUE,
         output_model="Issue",
         read_only=True,
         run=_get_issue,
@@ -540,17 +311,7 @@ TOOLS: tuple[Tool, ...] = (
             "write:issues scope." + _UNTRUSTED
         ),
         scope=WRITE_ISSUES_SCOPE,
-        input_schema=_object(
-            {
-                "issue_id": _ISSUE_ID,
-                "status": {
-                    "type": "string",
-                    "enum": _STATUSES,
-                    "description": "The new status: open, resolved or ignored.",
-                },
-            },
-            required=["issue_id", "status"],
-        ),
+        input_schema=schemas.UPDATE_ISSUE_STATUS,
         output_model="Issue",
         read_only=False,
         run=_update_issue_status,
@@ -565,20 +326,7 @@ TOOLS: tuple[Tool, ...] = (
             + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=_object(
-            {
-                "issue_id": {**_ISSUE_ID, "description": "Only signals of this issue."},
-                "session_id": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_SESSION_ID_LENGTH,
-                    "description": "Only signals of this recorded session.",
-                },
-                "kind": _KIND,
-                "limit": _LIMIT,
-                "cursor": _CURSOR,
-            }
-        ),
+        input_schema=schemas.LIST_SIGNALS,
         output_model="SignalPage",
         read_only=True,
         run=_list_signals,
@@ -592,7 +340,7 @@ TOOLS: tuple[Tool, ...] = (
             + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=_object({"limit": _LIMIT, "cursor": _CURSOR}),
+        input_schema=schemas.LIST_INSIGHTS,
         output_model="InsightPage",
         read_only=True,
         run=_list_insights,
@@ -609,34 +357,7 @@ TOOLS: tuple[Tool, ...] = (
             "list_signals." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=_object(
-            {
-                "session_id": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_SESSION_ID_LENGTH,
-                    "description": "The recorded session, e.g. the session_id of a signal.",
-                },
-                "from_ms": {
-                    **_REPLAY_MS,
-                    "description": "Only entries at or after this offset from the start of the "
-                    "replay, in milliseconds.",
-                },
-                "to_ms": {
-                    **_REPLAY_MS,
-                    "description": "Only entries at or before this offset from the start of the "
-                    "replay, in milliseconds (inclusive).",
-                },
-                "limit": _LIMIT,
-                "cursor": {
-                    **_CURSOR,
-                    "description": "The next_cursor of the previous page, to get the next one. "
-                    "Omit for the first page; pass it with the same session_id, from_ms and "
-                    "to_ms.",
-                },
-            },
-            required=["session_id"],
-        ),
+        input_schema=schemas.GET_SESSION_TIMELINE,
         output_model="TimelinePage",
         read_only=True,
         run=_get_session_timeline,
@@ -655,8 +376,8 @@ def run_tool(
     tool: Tool, service: DataService, principal: Principal, arguments: Mapping[str, Any]
 ) -> ToolOutput:
     """Validate and run; ToolArgumentError, or the service's NotFound/BadRequest, for the model."""
-    checked = validate_arguments(tool.input_schema, arguments)
+    checked = schemas.validate_arguments(tool.input_schema, arguments)
     return tool.run(service, principal, checked)
 
 
-DOMAIN_ERRORS = (ToolArgumentError, NotFound, BadRequest)
+DOMAIN_ERRORS = (schemas.ToolArgumentError, NotFound, BadRequest)
