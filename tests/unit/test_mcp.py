@@ -526,6 +526,35 @@ def test_kind_and_session_filters_page_through_exactly_the_matching_items(
     )
 
 
+def test_a_sparse_filter_fills_every_page_and_a_cursor_always_leads_to_more(
+    mcp: Callable[..., Reply],
+) -> None:
+    # The kind filter is applied by the Data API's service to the pages of the data table (one
+    # query reads MAX_PAGE_LIMIT signals). Every page but the last is full, the last is not empty,
+    # and following the cursors yields every match once, in the listing's order.
+    newest_first = sorted(demo_data.generate(ROLES["org_id"]).signals, key=lambda s: s.id)[::-1]
+    for kind, limit in (("error_click", 10), ("layout_shift", 3), ("form_abandonment", 2)):
+        want = [s.id for s in newest_first if s.kind.value == kind]
+        pages: list[list[str]] = []
+        cursor = None
+        while True:
+            args: dict[str, Any] = {"kind": kind, "limit": limit}
+            if cursor:
+                args["cursor"] = cursor
+            content = mcp(tool_call("list_signals", args)).json()["result"]["structuredContent"]
+            pages.append([item["id"] for item in content["items"]])
+            cursor = content["next_cursor"]
+            if cursor is None:
+                break
+        assert [signal for page in pages for signal in page] == want, kind
+        assert [len(page) for page in pages[:-1]] == [limit] * (len(pages) - 1), kind
+        assert 0 < len(pages[-1]) <= limit, kind
+    # Sparse indeed: the newest 100 signals (the first query) hold fewer than a page of these.
+    assert sum(s.kind.value == "error_click" for s in newest_first[:100]) < 10
+    # A full last page of matches carries no cursor (9 of 9 in the first query, 3 pages of 3).
+    assert sum(s.kind.value == "layout_shift" for s in newest_first) == 9
+
+
 def test_get_issue_and_cross_org_ids_are_indistinguishable_from_unknown(
     mcp: Callable[..., Reply],
 ) -> None:

@@ -13,96 +13,25 @@ asks, so the model sees it; a missing scope is the transport's 403 (step-up).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from lucent import json_body
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
-from lucent.errors import BadRequest, InvalidCursor, NotFound
+from lucent.errors import BadRequest, NotFound
 from lucent.issues.records import (
     DEFAULT_PAGE_LIMIT,
-    MAX_PAGE_LIMIT,
-    Issue,
+    IssueKind,
     IssueListParams,
     IssueStatus,
-    Page,
     PageParams,
-    Signal,
     SignalListParams,
     TimelineParams,
 )
-from lucent.issues.service import DataService, encode_cursor
+from lucent.issues.service import DataService
 from lucent.mcp import rendering, schemas
-
-# A filter the data table cannot query by (an issue's kind, a signal's session) is applied to the
-# pages the service returns; one call reads at most this many pages of MAX_PAGE_LIMIT before it
-# answers with what it found and a cursor to go on from (a page may then hold fewer items).
-MAX_SCANNED_PAGES = 5
-
-
-# --- cursors of filtered lists ---------------------------------------------------------------------
-
-
-def _wrap_cursor(service_cursor: str | None, extra: Mapping[str, str | None]) -> str | None:
-    """A tool cursor: the service's cursor and the filters only this layer applies."""
-    if service_cursor is None:
-        return None
-    raw = json.dumps({"c": service_cursor, "x": dict(extra)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _unwrap_cursor(cursor: str | None, extra: Mapping[str, str | None]) -> str | None:
-    """The service cursor inside a tool cursor made with the very same filters; else invalid."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        # The strict reader, as for bodies: the agent's bytes; the wrapped filters are one level.
-        data = json_body.loads(raw, max_depth=2)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursor() from exc
-    if (
-        not isinstance(data, dict)
-        or set(data) != {"c", "x"}
-        or not isinstance(data["c"], str)
-        or data["x"] != dict(extra)
-    ):
-        raise InvalidCursor()
-    return data["c"]
-
-
-def _scan(
-    fetch: Callable[[str | None, int], tuple[Sequence[Any], str | None]],
-    keep: Callable[[Any], bool] | None,
-    limit: int,
-    cursor: str | None,
-    resume_after: Callable[[Any], str],
-) -> tuple[list[Any], str | None]:
-    """Items of the service's pages that ``keep`` accepts, up to ``limit``, and where to resume."""
-    if keep is None:
-        items, next_cursor = fetch(cursor, limit)
-        return list(items), next_cursor
-    found: list[Any] = []
-    for _ in range(MAX_SCANNED_PAGES):
-        items, next_cursor = fetch(cursor, MAX_PAGE_LIMIT)
-        for index, item in enumerate(items):
-            if not keep(item):
-                continue
-            found.append(item)
-            if len(found) == limit:
-                last_of_all = index == len(items) - 1 and next_cursor is None
-                return found, None if last_of_all else resume_after(item)
-        cursor = next_cursor
-        if cursor is None:
-            return found, None
-    return found, cursor
-
 
 # --- the tools ---------------------------------------------------------------------------------
 
@@ -148,28 +77,15 @@ class Tool:
 
 def _list_issues(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
     status, kind = args.get("status"), args.get("kind")
-    extra = {"kind": kind}
-    limit = args.get("limit", DEFAULT_PAGE_LIMIT)
-
-    def fetch(cursor: str | None, size: int) -> tuple[Sequence[Issue], str | None]:
-        page = service.list_issues(
-            principal,
-            IssueListParams(
-                status=IssueStatus(status) if status is not None else None,
-                limit=size,
-                cursor=cursor,
-            ),
-        )
-        return page.items, page.next_cursor
-
-    items, next_service = _scan(
-        fetch,
-        (lambda issue: issue.kind.value == kind) if kind else None,
-        limit,
-        _unwrap_cursor(args.get("cursor"), extra),
-        lambda issue: encode_cursor("issues", status, issue.id),
+    page = service.list_issues_of_kind(
+        principal,
+        IssueListParams(
+            status=IssueStatus(status) if status is not None else None,
+            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
+            cursor=args.get("cursor"),
+        ),
+        IssueKind(kind) if kind is not None else None,
     )
-    page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
     text = rendering.page_text(
         "issue",
         [rendering.issue_line(i) for i in page.items],
@@ -193,28 +109,16 @@ def _update_issue_status(
 
 def _list_signals(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
     issue_id, session_id, kind = args.get("issue_id"), args.get("session_id"), args.get("kind")
-    extra = {"session_id": session_id, "kind": kind}
-    limit = args.get("limit", DEFAULT_PAGE_LIMIT)
-
-    def fetch(cursor: str | None, size: int) -> tuple[Sequence[Signal], str | None]:
-        page = service.list_signals(
-            principal, SignalListParams(issue_id=issue_id, limit=size, cursor=cursor)
-        )
-        return page.items, page.next_cursor
-
-    def keep(signal: Signal) -> bool:
-        return (session_id is None or signal.session_id == session_id) and (
-            kind is None or signal.kind.value == kind
-        )
-
-    items, next_service = _scan(
-        fetch,
-        keep if (session_id or kind) else None,
-        limit,
-        _unwrap_cursor(args.get("cursor"), extra),
-        lambda signal: encode_cursor("signals", issue_id, signal.id),
+    page = service.list_signals_where(
+        principal,
+        SignalListParams(
+            issue_id=issue_id,
+            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
+            cursor=args.get("cursor"),
+        ),
+        session_id=session_id,
+        kind=IssueKind(kind) if kind is not None else None,
     )
-    page = Page(items=items, next_cursor=_wrap_cursor(next_service, extra))
     text = rendering.page_text(
         "signal",
         [rendering.signal_line(s) for s in page.items],
@@ -225,15 +129,10 @@ def _list_signals(service: DataService, principal: Principal, args: dict[str, An
 
 
 def _list_insights(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
-    extra: dict[str, str | None] = {}
     page = service.list_insights(
         principal,
-        PageParams(
-            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
-            cursor=_unwrap_cursor(args.get("cursor"), extra),
-        ),
+        PageParams(limit=args.get("limit", DEFAULT_PAGE_LIMIT), cursor=args.get("cursor")),
     )
-    page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
     text = rendering.page_text(
         "insight", [rendering.insight_line(i) for i in page.items], page.next_cursor, ""
     )
@@ -244,7 +143,6 @@ def _get_session_timeline(
     service: DataService, principal: Principal, args: dict[str, Any]
 ) -> ToolOutput:
     session_id, from_ms, to_ms = args["session_id"], args.get("from_ms"), args.get("to_ms")
-    extra: dict[str, str | None] = {}
     page = service.session_timeline(
         principal,
         session_id,
@@ -252,10 +150,9 @@ def _get_session_timeline(
             from_ms=from_ms,
             to_ms=to_ms,
             limit=args.get("limit", DEFAULT_PAGE_LIMIT),
-            cursor=_unwrap_cursor(args.get("cursor"), extra),
+            cursor=args.get("cursor"),
         ),
     )
-    page = Page(items=page.items, next_cursor=_wrap_cursor(page.next_cursor, extra))
     text = rendering.page_text(
         "timeline entry",
         [rendering.timeline_line(e) for e in page.items],
