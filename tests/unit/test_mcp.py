@@ -441,6 +441,87 @@ def test_tools_list_describes_every_tool(mcp: Callable[..., Reply]) -> None:
 # --- tools -------------------------------------------------------------------------------------------
 
 
+LIMIT_SCHEMA = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 100,
+    "default": 25,
+    "description": "How many items to return, 1-100 (default 25).",
+}
+CURSOR_HELP = "The next_cursor of the previous page, to get the next one. Omit for the first page; "
+
+
+def test_input_schemas_are_the_argument_models_as_clients_read_them() -> None:
+    # Generated from the pydantic argument models: each property inline, an optional argument as
+    # its type alone, no titles, keywords in this order (tools/list's bytes before the models).
+    from lucent.mcp.tools import TOOLS_BY_NAME
+
+    list_issues = TOOLS_BY_NAME["list_issues"].input_schema
+    assert json.dumps(list_issues) == json.dumps(
+        {
+            "type": "object",
+            "properties": {
+                "status": {
+                    "type": "string",
+                    "enum": ["open", "resolved", "ignored"],
+                    "description": "Only issues in this status: open (needs attention), "
+                    "resolved (fixed) or ignored (will not be fixed).",
+                },
+                "kind": {
+                    "type": "string",
+                    "enum": [kind.value for kind in IssueKind],
+                    "description": "Only this kind of problem.",
+                },
+                "limit": LIMIT_SCHEMA,
+                "cursor": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "description": CURSOR_HELP + "pass it with the same filters.",
+                },
+            },
+            "additionalProperties": False,
+        }
+    )
+    timeline = TOOLS_BY_NAME["get_session_timeline"].input_schema
+    assert json.dumps(timeline) == json.dumps(
+        {
+            "type": "object",
+            "properties": {
+                "session_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "The recorded session, e.g. the session_id of a signal.",
+                },
+                "from_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Only entries at or after this offset from the start of the "
+                    "replay, in milliseconds.",
+                },
+                "to_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Only entries at or before this offset from the start of the "
+                    "replay, in milliseconds (inclusive).",
+                },
+                "limit": LIMIT_SCHEMA,
+                "cursor": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "description": CURSOR_HELP
+                    + "pass it with the same session_id, from_ms and to_ms.",
+                },
+            },
+            "additionalProperties": False,
+            "required": ["session_id"],
+        }
+    )
+    issue_id = TOOLS_BY_NAME["update_issue_status"].input_schema["properties"]["issue_id"]
+    assert list(issue_id) == ["type", "pattern", "description"]
+    assert TOOLS_BY_NAME["update_issue_status"].input_schema["required"] == ["issue_id", "status"]
+
+
 def rest_list(seeded: dict[str, str], path: str, query: dict[str, str]) -> dict[str, Any]:
     """The issues function's answer for the same token and page."""
     handler = load_function("IssuesFunction")

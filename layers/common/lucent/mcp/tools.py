@@ -15,21 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
 from lucent.auth.credentials import Principal
 from lucent.contract import READ_SCOPE, WRITE_ISSUES_SCOPE
 from lucent.errors import BadRequest, NotFound
-from lucent.issues.records import (
-    DEFAULT_PAGE_LIMIT,
-    IssueKind,
-    IssueListParams,
-    IssueStatus,
-    PageParams,
-    SignalListParams,
-    TimelineParams,
-)
+from lucent.issues.records import IssueListParams, PageParams, SignalListParams, TimelineParams
 from lucent.issues.service import DataService
 from lucent.mcp import rendering, schemas
 
@@ -48,11 +41,16 @@ class Tool:
     title: str
     description: str
     scope: str
-    input_schema: dict[str, Any]
-    # The name of the response model (lucent.issues.models) whose schema is the output's.
+    # The tool's arguments: validated by this model, described by its JSON Schema.
+    arguments: type[schemas.Arguments]
+    # The name of the response model (lucent.mcp.schemas.OUTPUT_MODELS) of the output.
     output_model: str
     read_only: bool
-    run: Callable[[DataService, Principal, dict[str, Any]], ToolOutput]
+    run: Callable[[DataService, Principal, Any], ToolOutput]
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return schemas.input_schema(self.arguments)
 
     def definition(self) -> dict[str, Any]:
         """The tool as ``tools/list`` describes it."""
@@ -75,64 +73,65 @@ class Tool:
         }
 
 
-def _list_issues(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
-    status, kind = args.get("status"), args.get("kind")
+def _value(member: StrEnum | None) -> str | None:
+    return member.value if member is not None else None
+
+
+def _list_issues(
+    service: DataService, principal: Principal, args: schemas.ListIssuesArguments
+) -> ToolOutput:
     page = service.list_issues_of_kind(
         principal,
-        IssueListParams(
-            status=IssueStatus(status) if status is not None else None,
-            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
-            cursor=args.get("cursor"),
-        ),
-        IssueKind(kind) if kind is not None else None,
+        IssueListParams(status=args.status, limit=args.limit, cursor=args.cursor),
+        args.kind,
     )
     text = rendering.page_text(
         "issue",
         [rendering.issue_line(i) for i in page.items],
         page.next_cursor,
-        rendering.filters(status=status, kind=kind),
+        rendering.filters(status=_value(args.status), kind=_value(args.kind)),
     )
     return ToolOutput(page.to_json(), text)
 
 
-def _get_issue(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
-    issue = service.get_issue(principal, args["issue_id"])
+def _get_issue(
+    service: DataService, principal: Principal, args: schemas.GetIssueArguments
+) -> ToolOutput:
+    issue = service.get_issue(principal, args.issue_id)
     return ToolOutput(issue.to_json(), rendering.issue_text(issue))
 
 
 def _update_issue_status(
-    service: DataService, principal: Principal, args: dict[str, Any]
+    service: DataService, principal: Principal, args: schemas.UpdateIssueStatusArguments
 ) -> ToolOutput:
-    issue = service.update_issue_status(principal, args["issue_id"], IssueStatus(args["status"]))
+    issue = service.update_issue_status(principal, args.issue_id, args.status)
     return ToolOutput(issue.to_json(), "Status updated.\n" + rendering.issue_text(issue))
 
 
-def _list_signals(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
-    issue_id, session_id, kind = args.get("issue_id"), args.get("session_id"), args.get("kind")
+def _list_signals(
+    service: DataService, principal: Principal, args: schemas.ListSignalsArguments
+) -> ToolOutput:
     page = service.list_signals_where(
         principal,
-        SignalListParams(
-            issue_id=issue_id,
-            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
-            cursor=args.get("cursor"),
-        ),
-        session_id=session_id,
-        kind=IssueKind(kind) if kind is not None else None,
+        SignalListParams(issue_id=args.issue_id, limit=args.limit, cursor=args.cursor),
+        session_id=args.session_id,
+        kind=args.kind,
     )
     text = rendering.page_text(
         "signal",
         [rendering.signal_line(s) for s in page.items],
         page.next_cursor,
-        rendering.filters(issue_id=issue_id, session_id=session_id, kind=kind),
+        rendering.filters(
+            issue_id=args.issue_id, session_id=args.session_id, kind=_value(args.kind)
+        ),
     )
     return ToolOutput(page.to_json(), text)
 
 
-def _list_insights(service: DataService, principal: Principal, args: dict[str, Any]) -> ToolOutput:
-    page = service.list_insights(
-        principal,
-        PageParams(limit=args.get("limit", DEFAULT_PAGE_LIMIT), cursor=args.get("cursor")),
-    )
+def _list_insights(
+    service: DataService, principal: Principal, args: schemas.ListInsightsArguments
+) -> ToolOutput:
+    page = service.list_insights(principal, PageParams(limit=args.limit, cursor=args.cursor))
     text = rendering.page_text(
         "insight", [rendering.insight_line(i) for i in page.items], page.next_cursor, ""
     )
@@ -140,24 +139,20 @@ def _list_insights(service: DataService, principal: Principal, args: dict[str, A
 
 
 def _get_session_timeline(
-    service: DataService, principal: Principal, args: dict[str, Any]
+    service: DataService, principal: Principal, args: schemas.GetSessionTimelineArguments
 ) -> ToolOutput:
-    session_id, from_ms, to_ms = args["session_id"], args.get("from_ms"), args.get("to_ms")
     page = service.session_timeline(
         principal,
-        session_id,
+        args.session_id,
         TimelineParams(
-            from_ms=from_ms,
-            to_ms=to_ms,
-            limit=args.get("limit", DEFAULT_PAGE_LIMIT),
-            cursor=args.get("cursor"),
+            from_ms=args.from_ms, to_ms=args.to_ms, limit=args.limit, cursor=args.cursor
         ),
     )
     text = rendering.page_text(
         "timeline entry",
         [rendering.timeline_line(e) for e in page.items],
         page.next_cursor,
-        rendering.filters(session_id=session_id, from_ms=from_ms, to_ms=to_ms),
+        rendering.filters(session_id=args.session_id, from_ms=args.from_ms, to_ms=args.to_ms),
         plural="timeline entries",
     )
     return ToolOutput(page.to_json(), text)
@@ -181,7 +176,7 @@ TOOLS: tuple[Tool, ...] = (
             "get_issue, list_signals and update_issue_status." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=schemas.LIST_ISSUES,
+        arguments=schemas.ListIssuesArguments,
         output_model="IssuePage",
         read_only=True,
         run=_list_issues,
@@ -194,7 +189,7 @@ TOOLS: tuple[Tool, ...] = (
             "affected, where, and who last changed its status." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=schemas.GET_ISSUE,
+        arguments=schemas.GetIssueArguments,
         output_model="Issue",
         read_only=True,
         run=_get_issue,
@@ -208,7 +203,7 @@ TOOLS: tuple[Tool, ...] = (
             "write:issues scope." + _UNTRUSTED
         ),
         scope=WRITE_ISSUES_SCOPE,
-        input_schema=schemas.UPDATE_ISSUE_STATUS,
+        arguments=schemas.UpdateIssueStatusArguments,
         output_model="Issue",
         read_only=False,
         run=_update_issue_status,
@@ -223,7 +218,7 @@ TOOLS: tuple[Tool, ...] = (
             + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=schemas.LIST_SIGNALS,
+        arguments=schemas.ListSignalsArguments,
         output_model="SignalPage",
         read_only=True,
         run=_list_signals,
@@ -237,7 +232,7 @@ TOOLS: tuple[Tool, ...] = (
             + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=schemas.LIST_INSIGHTS,
+        arguments=schemas.ListInsightsArguments,
         output_model="InsightPage",
         read_only=True,
         run=_list_insights,
@@ -254,7 +249,7 @@ TOOLS: tuple[Tool, ...] = (
             "list_signals." + _UNTRUSTED
         ),
         scope=READ_SCOPE,
-        input_schema=schemas.GET_SESSION_TIMELINE,
+        arguments=schemas.GetSessionTimelineArguments,
         output_model="TimelinePage",
         read_only=True,
         run=_get_session_timeline,
@@ -265,7 +260,7 @@ TOOLS_BY_NAME: Mapping[str, Tool] = {tool.name: tool for tool in TOOLS}
 
 @cache
 def tool_definitions() -> tuple[dict[str, Any], ...]:
-    """``tools/list``'s tools, built once per container (the output schemas from their file)."""
+    """``tools/list``'s tools, built once per container (their schemas from the models)."""
     return tuple(tool.definition() for tool in TOOLS)
 
 
@@ -273,7 +268,7 @@ def run_tool(
     tool: Tool, service: DataService, principal: Principal, arguments: Mapping[str, Any]
 ) -> ToolOutput:
     """Validate and run; ToolArgumentError, or the service's NotFound/BadRequest, for the model."""
-    checked = schemas.validate_arguments(tool.input_schema, arguments)
+    checked = schemas.validate_arguments(tool.arguments, arguments)
     return tool.run(service, principal, checked)
 
 
