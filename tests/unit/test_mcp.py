@@ -1387,6 +1387,14 @@ STRICT_JSON: list[tuple[str, str, str]] = [
         'Parse error: duplicate key \\"method\\"',
     ),
     (
+        # The last "method" would have written: refused before any method runs.
+        "duplicate-method-last-writes",
+        '{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":'
+        '{"name":"update_issue_status",'
+        f'"arguments":{{"issue_id":"{ROLES["issue_id"]}","status":"ignored"}}}}}}',
+        'Parse error: duplicate key \\"method\\"',
+    ),
+    (
         "duplicate-id",
         '{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}',
         'Parse error: duplicate key \\"id\\"',

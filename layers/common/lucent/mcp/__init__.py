@@ -2,7 +2,7 @@
 
 ``protocol`` (JSON-RPC and the transport's rules per revision: pure), ``tools`` (the registry:
 each tool over ``lucent.issues.service``, and dispatch), ``schemas`` (what each tool accepts and
-answers), ``rendering`` (the text the model reads), ``untrusted`` (page content in that text),
-``server`` (the endpoint's order of work), ``events`` (from an API Gateway proxy event to a
-request, and this deployment's base URL).
+answers: pydantic models), ``rendering`` (the text the model reads), ``untrusted`` (page content
+in that text), ``server`` (the endpoint's order of work, from one ``lucent.http.Request`` to one
+``lucent.http.Reply``).
 """
