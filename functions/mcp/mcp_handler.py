@@ -1,8 +1,8 @@
 """MCP function: ``POST /mcp`` and its protected-resource metadata (docs/mcp.md).
 
 Thin: the event becomes the one ``lucent.http.Request``, ``lucent.mcp.server.McpServer`` decides
-(a ``lucent.http.Reply``), and one audit line (log entry and EMF metric at once, no Powertools: docs/mcp.md has
-the cold-start figures) records method, tool, caller and status, never arguments or tokens.
+(a ``lucent.http.Reply``), and one audit line (``lucent.observability.audit``: log entry and EMF
+metric at once) records method, tool, caller and status, never arguments or tokens.
 
 There is no API Gateway authorizer in front of this function: its 401/403 challenges carry the
 absolute URL of the resource metadata, which static gateway responses cannot build. It
