@@ -18,7 +18,9 @@ import pytest
 from lucent import contract
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
+from lucent.issues import records
 from lucent.issues.models import IssueKind, TimelineParams
+from lucent.issues.store import DataStore
 from lucent_dev import demo, demo_data
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
@@ -634,6 +636,40 @@ def test_a_sparse_filter_fills_every_page_and_a_cursor_always_leads_to_more(
     assert sum(s.kind.value == "error_click" for s in newest_first[:100]) < 10
     # A full last page of matches carries no cursor (9 of 9 in the first query, 3 pages of 3).
     assert sum(s.kind.value == "layout_shift" for s in newest_first) == 9
+
+
+def test_a_filtered_scan_stops_at_its_query_bound_with_a_cursor_and_misses_nothing(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any
+) -> None:
+    # 500 newer signals of another session: one call reads 5 queries of 100 and finds no match.
+    # That is the one case a page is short (here empty) while next_cursor is set; following it
+    # yields every match once.
+    data = demo_data.generate(ROLES["org_id"])
+    bulk = [
+        dataclasses.replace(
+            records.Signal(**data.signals[0].model_dump()),
+            id=f"sig_7ZZZZZZZZZZZZZZZZZZZZZ{n:04d}",
+            session_id="sess_bulk",
+        )
+        for n in range(500)
+    ]
+    DataStore(dynamodb, seeded["DataTable"]).put_all(ROLES["org_id"], signals=bulk)
+    session = data.signals[3].session_id
+    want = sorted((s.id for s in data.signals if s.session_id == session), reverse=True)
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        args: dict[str, Any] = {"session_id": session, "limit": 2}
+        if cursor:
+            args["cursor"] = cursor
+        content = mcp(tool_call("list_signals", args)).json()["result"]["structuredContent"]
+        pages.append([item["id"] for item in content["items"]])
+        cursor = content["next_cursor"]
+        if cursor is None:
+            break
+    assert pages[0] == []
+    assert [signal for page in pages for signal in page] == want
+    assert all(len(page) == 2 for page in pages[1:-1])
 
 
 def test_get_issue_and_cross_org_ids_are_indistinguishable_from_unknown(
