@@ -5,7 +5,7 @@ serialisation schema is its ``outputSchema``).
 A call's arguments are validated by the tool's model. Every refusal is one sentence saying what
 to change, which the model reads as a tool error: the first of pydantic's errors in the order an
 agent fixes them (an unknown argument, a missing one, then each argument as sent), in words
-that name the argument and its bounds (docs/mcp.md, "Errors the model reads").
+that name the argument and its bounds (docs/mcp.md, "Tools").
 """
 
 from __future__ import annotations
@@ -173,6 +173,9 @@ def _property(spec: Mapping[str, Any], definitions: Mapping[str, Any]) -> dict[s
     merged = {**variant, **merged}
     if "anyOf" in spec and merged.get("default", ...) is None:
         del merged["default"]
+    unplaced = set(merged) - set(_KEYWORDS) - {"title"}
+    if unplaced:  # a new constraint must be placed in _KEYWORDS, not dropped from the schema
+        raise AssertionError(f"no place for {sorted(unplaced)} in an input schema")
     return {key: merged[key] for key in _KEYWORDS if key in merged}
 
 
