@@ -1,8 +1,8 @@
 """MCP function: ``POST /mcp`` and its protected-resource metadata (docs/mcp.md).
 
-Thin: the event becomes an ``McpRequest`` (``lucent.mcp.events``), ``lucent.mcp.server.McpServer``
-decides, and one audit line (log entry and EMF metric at once, no Powertools: docs/mcp.md has
-the cold-start figures) records method, tool, caller and status, never arguments or tokens.
+Thin: the event becomes the one ``lucent.http.Request``, ``lucent.mcp.server.McpServer`` decides
+(a ``lucent.http.Reply``), and one audit line (``lucent.observability.audit``: log entry and EMF
+metric at once) records method, tool, caller and status, never arguments or tokens.
 
 There is no API Gateway authorizer in front of this function: its 401/403 challenges carry the
 absolute URL of the resource metadata, which static gateway responses cannot build. It
@@ -19,10 +19,10 @@ from lucent.auth.credentials import Principal
 from lucent.auth.store import CredentialStore
 from lucent.aws import dynamodb_client
 from lucent.container import per_container
+from lucent.http import Reply, Request
 from lucent.issues.service import DataService
 from lucent.issues.store import DataStore
-from lucent.mcp.events import proxy_response, request_from_event
-from lucent.mcp.server import HttpReply, McpServer, Outcome
+from lucent.mcp.server import McpServer, Outcome
 from lucent.observability import audit
 from lucent.ratelimit.bearer import BearerRateLimit
 from lucent.ratelimit.limiter import RateLimiter
@@ -80,7 +80,7 @@ def server() -> McpServer:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = Outcome()
     try:
-        request = request_from_event(event, get_settings().mcp_base_url)
+        request = Request.from_event(event, get_settings().mcp_base_url)
         reply = server().handle(request, outcome)
     except Exception:
         # A bug or a missing setting: a generic JSON 500, the traceback in the log only.
@@ -92,7 +92,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             level="ERROR",
             with_traceback=True,
         )
-        reply = HttpReply.json(500, {"error": "Internal server error"})
+        reply = Reply.internal_error()
     principal = outcome.principal
     audit(
         "mcp request",
@@ -110,4 +110,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
         context=context,
     )
-    return proxy_response(reply)
+    return reply.to_proxy()

@@ -10,9 +10,9 @@ import pytest
 
 from lucent.auth.credentials import CredentialKind
 from tests.conftest import load_function
-from tests.unit.test_issues_handler import ORG_A, ORG_B, READ_A, invoke, principal_for
 from tests.unit.test_detection import SECRET, click, element, load_events, meta, page
 from tests.unit.test_detection_store import Rig, split
+from tests.unit.test_issues_handler import ORG_A, ORG_B, READ_A, invoke, principal_for
 from tests.unit.test_openapi import check_against_document
 
 RESOURCE = "/api/v1/sessions/{session_id}/timeline"

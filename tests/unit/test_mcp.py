@@ -19,6 +19,7 @@ from lucent import contract, datatable
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
 from lucent.issues.models import IssueKind, TimelineParams
+from lucent.issues.store import DataStore
 from lucent_dev import demo, demo_data
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
@@ -439,14 +440,102 @@ def test_tools_list_describes_every_tool(mcp: Callable[..., Reply]) -> None:
 # --- tools -------------------------------------------------------------------------------------------
 
 
+LIMIT_SCHEMA = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 100,
+    "default": 25,
+    "description": "How many items to return, 1-100 (default 25).",
+}
+CURSOR_HELP = "The next_cursor of the previous page, to get the next one. Omit for the first page; "
+
+
+def test_input_schemas_are_the_argument_models_as_clients_read_them() -> None:
+    # Generated from the pydantic argument models: each property inline, an optional argument as
+    # its type alone, no titles, keywords in this order (tools/list's bytes before the models).
+    from lucent.mcp.tools import TOOLS_BY_NAME
+
+    list_issues = TOOLS_BY_NAME["list_issues"].input_schema
+    assert json.dumps(list_issues) == json.dumps(
+        {
+            "type": "object",
+            "properties": {
+                "status": {
+                    "type": "string",
+                    "enum": ["open", "resolved", "ignored"],
+                    "description": "Only issues in this status: open (needs attention), "
+                    "resolved (fixed) or ignored (will not be fixed).",
+                },
+                "kind": {
+                    "type": "string",
+                    "enum": [kind.value for kind in IssueKind],
+                    "description": "Only this kind of problem.",
+                },
+                "limit": LIMIT_SCHEMA,
+                "cursor": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "description": CURSOR_HELP + "pass it with the same filters.",
+                },
+            },
+            "additionalProperties": False,
+        }
+    )
+    timeline = TOOLS_BY_NAME["get_session_timeline"].input_schema
+    assert json.dumps(timeline) == json.dumps(
+        {
+            "type": "object",
+            "properties": {
+                "session_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "The recorded session, e.g. the session_id of a signal.",
+                },
+                "from_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Only entries at or after this offset from the start of the "
+                    "replay, in milliseconds.",
+                },
+                "to_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Only entries at or before this offset from the start of the "
+                    "replay, in milliseconds (inclusive).",
+                },
+                "limit": LIMIT_SCHEMA,
+                "cursor": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "description": CURSOR_HELP
+                    + "pass it with the same session_id, from_ms and to_ms.",
+                },
+            },
+            "additionalProperties": False,
+            "required": ["session_id"],
+        }
+    )
+    issue_id = TOOLS_BY_NAME["update_issue_status"].input_schema["properties"]["issue_id"]
+    assert list(issue_id) == ["type", "pattern", "description"]
+    assert TOOLS_BY_NAME["update_issue_status"].input_schema["required"] == ["issue_id", "status"]
+
+
 def rest_list(seeded: dict[str, str], path: str, query: dict[str, str]) -> dict[str, Any]:
     """The issues function's answer for the same token and page."""
     handler = load_function("IssuesFunction")
     record = issue_credential(CredentialKind.API, ROLES["org_id"], secret=READ).record
     from lucent.auth.credentials import Principal
+    from tests.unit.test_issues_handler import matched_resource
 
+    resource, path_parameters = matched_resource(path)
     event = proxy_event(
-        path, "GET", query=query, authorizer=Principal.from_record(record).to_context()
+        resource,
+        "GET",
+        path=path,
+        query=query,
+        authorizer=Principal.from_record(record).to_context(),
+        path_parameters=path_parameters,
     )
     return dict(json.loads(handler(event, LocalContext("IssuesFunction"))["body"]))
 
@@ -522,6 +611,67 @@ def test_kind_and_session_filters_page_through_exactly_the_matching_items(
     assert sorted(s["id"] for s in content["structuredContent"]["items"]) == sorted(
         s.id for s in data.signals if s.session_id == session
     )
+
+
+def test_a_sparse_filter_fills_every_page_and_a_cursor_always_leads_to_more(
+    mcp: Callable[..., Reply],
+) -> None:
+    # The kind filter is applied by the Data API's service to the pages of the data table (one
+    # query reads MAX_PAGE_LIMIT signals). Every page but the last is full, the last is not empty,
+    # and following the cursors yields every match once, in the listing's order.
+    newest_first = sorted(demo_data.generate(ROLES["org_id"]).signals, key=lambda s: s.id)[::-1]
+    for kind, limit in (("error_click", 10), ("layout_shift", 3), ("form_abandonment", 2)):
+        want = [s.id for s in newest_first if s.kind.value == kind]
+        pages: list[list[str]] = []
+        cursor = None
+        while True:
+            args: dict[str, Any] = {"kind": kind, "limit": limit}
+            if cursor:
+                args["cursor"] = cursor
+            content = mcp(tool_call("list_signals", args)).json()["result"]["structuredContent"]
+            pages.append([item["id"] for item in content["items"]])
+            cursor = content["next_cursor"]
+            if cursor is None:
+                break
+        assert [signal for page in pages for signal in page] == want, kind
+        assert [len(page) for page in pages[:-1]] == [limit] * (len(pages) - 1), kind
+        assert 0 < len(pages[-1]) <= limit, kind
+    # Sparse indeed: the newest 100 signals (the first query) hold fewer than a page of these.
+    assert sum(s.kind.value == "error_click" for s in newest_first[:100]) < 10
+    # A full last page of matches carries no cursor (9 of 9 in the first query, 3 pages of 3).
+    assert sum(s.kind.value == "layout_shift" for s in newest_first) == 9
+
+
+def test_a_filtered_scan_stops_at_its_query_bound_with_a_cursor_and_misses_nothing(
+    mcp: Callable[..., Reply], seeded: dict[str, str], dynamodb: Any
+) -> None:
+    # 500 newer signals of another session: one call reads 5 queries of 100 and finds no match.
+    # That is the one case a page is short (here empty) while next_cursor is set; following it
+    # yields every match once.
+    data = demo_data.generate(ROLES["org_id"])
+    bulk = [
+        data.signals[0].model_copy(
+            update={"id": f"sig_7ZZZZZZZZZZZZZZZZZZZZZ{n:04d}", "session_id": "sess_bulk"}
+        )
+        for n in range(500)
+    ]
+    DataStore(dynamodb, seeded["DataTable"]).put_all(ROLES["org_id"], signals=bulk)
+    session = data.signals[3].session_id
+    want = sorted((s.id for s in data.signals if s.session_id == session), reverse=True)
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        args: dict[str, Any] = {"session_id": session, "limit": 2}
+        if cursor:
+            args["cursor"] = cursor
+        content = mcp(tool_call("list_signals", args)).json()["result"]["structuredContent"]
+        pages.append([item["id"] for item in content["items"]])
+        cursor = content["next_cursor"]
+        if cursor is None:
+            break
+    assert pages[0] == []
+    assert [signal for page in pages for signal in page] == want
+    assert all(len(page) == 2 for page in pages[1:-1])
 
 
 def test_get_issue_and_cross_org_ids_are_indistinguishable_from_unknown(
@@ -1272,6 +1422,14 @@ STRICT_JSON: list[tuple[str, str, str]] = [
         "duplicate-method",
         '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call",'
         '"params":{"name":"list_issues"}}',
+        'Parse error: duplicate key \\"method\\"',
+    ),
+    (
+        # The last "method" would have written: refused before any method runs.
+        "duplicate-method-last-writes",
+        '{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":'
+        '{"name":"update_issue_status",'
+        f'"arguments":{{"issue_id":"{ROLES["issue_id"]}","status":"ignored"}}}}}}',
         'Parse error: duplicate key \\"method\\"',
     ),
     (

@@ -11,7 +11,6 @@ or reach the agent unmarked. ``structuredContent`` stays the Data API's JSON, by
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import unicodedata
 from collections.abc import Callable
@@ -144,7 +143,8 @@ SIGNALS = [
     ),
 ]
 INSIGHTS = [
-    Insight(
+    # model_construct: another writer's item, stored as it came (no id pattern checked).
+    Insight.model_construct(
         id=INSIGHT_A,
         title="2 open issues on /cart\n" + FORGED,
         summary=LONG,
@@ -428,7 +428,9 @@ def test_the_text_stays_bounded_however_long_the_stored_values(
     """Each item's line is bounded by the field limits, not by what was stored."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     huge = "\U000e0041" * 100_000  # each escapes to 12 characters
-    DataStore(dynamodb, aws["DataTable"]).put_all(ORG, [dataclasses.replace(ISSUES[0], title=huge)])
+    DataStore(dynamodb, aws["DataTable"]).put_all(
+        ORG, [ISSUES[0].model_copy(update={"title": huge})]
+    )
     text = text_of(call("get_issue", issue_id=ISSUE_A))
     first = text.split("\n")[0]
     assert first.endswith(

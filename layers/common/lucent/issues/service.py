@@ -12,9 +12,9 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from lucent import json_body
 from lucent.auth.credentials import Principal, require_scope
@@ -27,6 +27,7 @@ from lucent.issues.models import (
     INSIGHT_ID_PATTERN,
     ISSUE_ID_PATTERN,
     MAX_CURSOR_LENGTH,
+    MAX_PAGE_LIMIT,
     SIGNAL_ID_PATTERN,
     Insight,
     InsightPage,
@@ -54,6 +55,8 @@ TIMELINE_POSITION = re.compile(r"^\d{1,16}\.\d{10}\.\d{1,7}$")
 _TIMELINE_FIELDS = {"t": "replay_timestamp_ms", "k": "kind", "kind": "signal_kind"}
 SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
 INSIGHT_ID = re.compile(INSIGHT_ID_PATTERN)
+# The items of a filtered list.
+_Item = TypeVar("_Item", Issue, Signal)
 
 
 # --- cursors -------------------------------------------------------------------------------------
@@ -185,6 +188,131 @@ class DataService:
         items, more = self._store.query_insights(principal.org_id, after, params.limit)
         cursor = encode_cursor("insights", None, items[-1].id) if more and items else None
         return InsightPage(items=items, next_cursor=cursor)
+
+    # --- filtered lists (MCP's filters the data table has no index for) ------------------------
+
+    # One call of a filtered list reads at most this many pages of the data table (one query
+    # each, of MAX_PAGE_LIMIT items) looking for matches.
+    MAX_SCANNED_PAGES = 5
+
+    def list_issues_of_kind(
+        self, principal: Principal, params: IssueListParams, kind: IssueKind | None
+    ) -> Page[Issue]:
+        """``list_issues``, keeping only issues of ``kind`` (None: every kind).
+
+        A full page of matches (``params.limit``) unless the data ends; ``next_cursor`` only
+        when another match follows, or when the scan bound was reached first (then the page may
+        be short, even empty: the cursor goes on from where the scan stopped). The cursor
+        carries the filter: it is refused with any other status or kind.
+        """
+        status = params.status
+
+        def fetch(cursor: str | None, size: int) -> Page[Issue]:
+            return self.list_issues(
+                principal, IssueListParams(status=status, limit=size, cursor=cursor)
+            )
+
+        return self._filtered(
+            fetch,
+            (lambda issue: issue.kind is kind) if kind is not None else None,
+            params,
+            {"kind": kind.value if kind is not None else None},
+            lambda issue: encode_cursor("issues", status.value if status else None, issue.id),
+        )
+
+    def list_signals_where(
+        self,
+        principal: Principal,
+        params: SignalListParams,
+        *,
+        session_id: str | None,
+        kind: IssueKind | None,
+    ) -> Page[Signal]:
+        """``list_signals``, keeping only signals of ``session_id`` and of ``kind`` (None: any);
+        paged as ``list_issues_of_kind``."""
+        issue_id = params.issue_id
+
+        def fetch(cursor: str | None, size: int) -> Page[Signal]:
+            return self.list_signals(
+                principal, SignalListParams(issue_id=issue_id, limit=size, cursor=cursor)
+            )
+
+        def keep(signal: Signal) -> bool:
+            return (session_id is None or signal.session_id == session_id) and (
+                kind is None or signal.kind is kind
+            )
+
+        return self._filtered(
+            fetch,
+            keep if session_id is not None or kind is not None else None,
+            params,
+            {"session_id": session_id, "kind": kind.value if kind is not None else None},
+            lambda signal: encode_cursor("signals", issue_id, signal.id),
+        )
+
+    def _filtered(
+        self,
+        fetch: Callable[[str | None, int], Page[_Item]],
+        keep: Callable[[_Item], bool] | None,
+        params: PageParams,
+        filters: Mapping[str, str | None],
+        resume_after: Callable[[_Item], str],
+    ) -> Page[_Item]:
+        """The matches of the pages ``fetch`` reads, up to ``params.limit``, and where to resume.
+
+        The scan goes on past a full page until one more match shows (so a cursor never leads
+        to an empty page), the data ends, or MAX_SCANNED_PAGES queries were made.
+        """
+        cursor = self._unwrap_cursor(params.cursor, filters)
+        if keep is None:
+            page = fetch(cursor, params.limit)
+            return Page(items=page.items, next_cursor=self._wrap_cursor(page.next_cursor, filters))
+        found: list[_Item] = []
+        for _ in range(self.MAX_SCANNED_PAGES):
+            page = fetch(cursor, MAX_PAGE_LIMIT)
+            for item in page.items:
+                if not keep(item):
+                    continue
+                if len(found) == params.limit:
+                    # Another match follows: resume right after the last one served.
+                    return Page(
+                        items=found, next_cursor=self._wrap_cursor(resume_after(found[-1]), filters)
+                    )
+                found.append(item)
+            cursor = page.next_cursor
+            if cursor is None:
+                return Page(items=found, next_cursor=None)
+        return Page(items=found, next_cursor=self._wrap_cursor(cursor, filters))
+
+    @staticmethod
+    def _wrap_cursor(cursor: str | None, filters: Mapping[str, str | None]) -> str | None:
+        """A filtered list's cursor: the listing's own cursor and the filters it was made with."""
+        if cursor is None:
+            return None
+        raw = json.dumps({"c": cursor, "x": dict(filters)}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _unwrap_cursor(cursor: str | None, filters: Mapping[str, str | None]) -> str | None:
+        """The listing's cursor inside one made with the very same filters; else InvalidCursor."""
+        if cursor is None:
+            return None
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor()
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            # The strict reader (a client's bytes): the filters are the one nested level.
+            data = json_body.loads(raw, max_depth=2)
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidCursor() from exc
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"c", "x"}
+            or not isinstance(data["c"], str)
+            or data["x"] != dict(filters)
+        ):
+            raise InvalidCursor()
+        return data["c"]
 
 
 def _timeline_entry(stored: dict[str, Any]) -> TimelineEntry:

@@ -21,11 +21,12 @@ Notifications are acknowledged with 202 and never acted upon.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lucent import json_body
+from lucent.http import Headers
 
 # --- revisions -----------------------------------------------------------------------------------
 
@@ -145,7 +146,7 @@ class Message:
     is_notification: bool
 
 
-def parse_message(body: str) -> Message:
+def parse_message(body: bytes | str) -> Message:
     """The single JSON-RPC request or notification of a POST body; RpcError otherwise."""
     try:
         decoded = json_body.loads(body, max_depth=MAX_JSON_DEPTH)
@@ -181,28 +182,6 @@ def parse_message(body: str) -> Message:
 
 
 # --- headers -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Headers:
-    """Request headers by lowercase name, keeping repeats (a repeated routing header is refused:
-    first-copy and last-copy readers would disagree)."""
-
-    values: Mapping[str, Sequence[str]] = field(default_factory=dict)
-
-    @classmethod
-    def from_pairs(cls, pairs: Sequence[tuple[str, str]]) -> Headers:
-        values: dict[str, list[str]] = {}
-        for name, value in pairs:
-            values.setdefault(name.lower(), []).append(value)
-        return cls(values)
-
-    def get(self, name: str) -> str | None:
-        found = self.values.get(name.lower())
-        return found[-1] if found else None
-
-    def repeated(self, names: Sequence[str]) -> str | None:
-        return next((n for n in names if len(self.values.get(n, ())) > 1), None)
 
 
 def check_routing_headers(headers: Headers) -> None:

@@ -21,9 +21,8 @@ the step that needs it):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lucent.auth.authenticator import Authenticator
@@ -45,6 +44,7 @@ from lucent.contract import (
     missing_scope_message,
 )
 from lucent.errors import InvalidBearerToken, MissingScope, RateLimited, ServiceUnavailable
+from lucent.http import Reply, Request
 from lucent.issues.service import DataService
 from lucent.mcp import protocol as rpc
 from lucent.mcp.tools import DOMAIN_ERRORS, TOOLS_BY_NAME, run_tool, tool_definitions
@@ -68,34 +68,20 @@ JSON_TYPE = "application/json"
 TOOLS_LIST_TTL_MS = 300_000
 
 
-@dataclass(frozen=True, slots=True)
-class HttpReply:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-
-    @classmethod
-    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> HttpReply:
-        return cls(status, {"Content-Type": JSON_TYPE, **(headers or {})}, json.dumps(payload))
+def endpoint(request: Request) -> str:
+    """The endpoint a request is for: the route API Gateway matched, else its path (a
+    request the gateway did not route answers 404)."""
+    matched = request.resource or request.path
+    return matched if matched in (MCP_PATH, MCP_RESOURCE_METADATA_PATH) else request.path
 
 
-@dataclass(frozen=True, slots=True)
-class McpRequest:
-    """The parts of a proxy event the endpoint reads."""
+def resource_url(request: Request) -> str:
+    """This MCP server as the client reaches it: the audience its tokens must name."""
+    return request.base_url + MCP_PATH
 
-    method: str
-    path: str  # the route: MCP_PATH or MCP_RESOURCE_METADATA_PATH
-    headers: rpc.Headers
-    body: str | None
-    base_url: str  # this API as clients reach it, e.g. https://abc.execute-api.../prod
 
-    @property
-    def resource(self) -> str:
-        return self.base_url + MCP_PATH
-
-    @property
-    def resource_metadata_url(self) -> str:
-        return self.base_url + MCP_RESOURCE_METADATA_PATH
+def resource_metadata_url(request: Request) -> str:
+    return request.base_url + MCP_RESOURCE_METADATA_PATH
 
 
 class Telemetry(Protocol):
@@ -118,7 +104,7 @@ class Outcome:
     error: str | None = None
 
 
-def resource_metadata(request: McpRequest, authorization_server: str = "") -> dict[str, Any]:
+def resource_metadata(request: Request, authorization_server: str = "") -> dict[str, Any]:
     """RFC 9728 protected-resource metadata of this MCP server.
 
     ``authorization_servers`` names the OAuth issuer: the configured one (a deployed stack
@@ -127,7 +113,7 @@ def resource_metadata(request: McpRequest, authorization_server: str = "") -> di
     Python SDK refuses metadata without an authorization server.
     """
     return {
-        "resource": request.resource,
+        "resource": resource_url(request),
         "authorization_servers": [authorization_server or request.base_url],
         "scopes_supported": list(KNOWN_SCOPES),
         "bearer_methods_supported": list(MCP_BEARER_METHODS),
@@ -158,33 +144,31 @@ class McpServer:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    def handle(self, request: McpRequest, outcome: Outcome | None = None) -> HttpReply:
+    def handle(self, request: Request, outcome: Outcome | None = None) -> Reply:
         outcome = outcome if outcome is not None else Outcome()
         refusal = _route(request, outcome, self._allowed_origins, self._authorization_server)
         if refusal is not None:
             return refusal
         admitted = self._admit(request, outcome)
-        if isinstance(admitted, HttpReply):
+        if isinstance(admitted, Reply):
             return admitted
         refusal = _refuse_body(request, outcome)
         if refusal is not None:
             return refusal
-        return self._rpc(request, request.body or "", admitted, outcome)
+        return self._rpc(request, request.body or b"", admitted, outcome)
 
-    def _admit(self, request: McpRequest, outcome: Outcome) -> Principal | HttpReply:
+    def _admit(self, request: Request, outcome: Outcome) -> Principal | Reply:
         """The caller, authenticated and within its rate limit; or the answer refusing it."""
         try:
             # The audience too (RFC 8707): an OAuth token granted for another resource is
             # refused here with the same 401 as an unknown one (lucent.auth.audience).
             principal = self._authenticator.authenticate_bearer(
-                request.headers.get("authorization"), READ_SCOPE, request.resource
+                request.headers.get("authorization"), READ_SCOPE, resource_url(request)
             )
         except InvalidBearerToken:
             outcome.error = "unauthorized"
-            challenge = mcp_bearer_challenge(READ_SCOPE, request.resource_metadata_url)
-            return HttpReply.json(
-                401, {"error": INVALID_BEARER_TOKEN}, {"WWW-Authenticate": challenge}
-            )
+            challenge = mcp_bearer_challenge(READ_SCOPE, resource_metadata_url(request))
+            return Reply.json(401, {"error": INVALID_BEARER_TOKEN}, {"WWW-Authenticate": challenge})
         except ServiceUnavailable as exc:
             outcome.error = "credential_store_unavailable"
             return self._unavailable(exc.retry_after_seconds)
@@ -194,22 +178,20 @@ class McpServer:
                 self._rate_limit.admit(principal)
             except RateLimited as exc:
                 outcome.error = "rate_limited"
-                return HttpReply.json(
+                return Reply.json(
                     429,
                     {"error": RATE_LIMIT_EXCEEDED},
                     {"Retry-After": str(exc.retry_after_seconds)},
                 )
         return principal
 
-    def _unavailable(self, retry_after: int | None = None) -> HttpReply:
+    def _unavailable(self, retry_after: int | None = None) -> Reply:
         seconds = retry_after or self._retry_after
-        return HttpReply.json(503, {"error": SERVICE_UNAVAILABLE}, {"Retry-After": str(seconds)})
+        return Reply.json(503, {"error": SERVICE_UNAVAILABLE}, {"Retry-After": str(seconds)})
 
     # --- JSON-RPC -----------------------------------------------------------------------------
 
-    def _rpc(
-        self, request: McpRequest, body: str, principal: Principal, outcome: Outcome
-    ) -> HttpReply:
+    def _rpc(self, request: Request, body: bytes, principal: Principal, outcome: Outcome) -> Reply:
         modern = rpc.is_modern(request.headers)
         message: rpc.Message | None = None
         try:
@@ -224,7 +206,7 @@ class McpServer:
                     raise rpc.unsupported_version(version)
                 if not modern:
                     rpc.check_handshake_version(message, request.headers)
-                return HttpReply(202)
+                return Reply(202)
             if modern:
                 version = rpc.check_modern_envelope(message, request.headers)
             else:
@@ -241,7 +223,7 @@ class McpServer:
                 else (200 if error.code in rpc.METHOD_LEVEL_ERRORS else 400)
             )
             request_id = message.id if message is not None else None
-            return HttpReply.json(status, rpc.error_message(request_id, error))
+            return Reply.json(status, rpc.error_message(request_id, error))
         except MissingScope as missing:
             outcome.error = "insufficient_scope"
             assert message is not None
@@ -251,12 +233,12 @@ class McpServer:
                 missing_scope_message(missing.scope),
                 {"required_scope": missing.scope},
             )
-            return HttpReply.json(
+            return Reply.json(
                 403,
                 rpc.error_message(message.id, refusal),
                 {
                     "WWW-Authenticate": mcp_insufficient_scope_challenge(
-                        missing.scope, request.resource_metadata_url
+                        missing.scope, resource_metadata_url(request)
                     )
                 },
             )
@@ -264,7 +246,7 @@ class McpServer:
             outcome.error = "data_unavailable"
             return self._unavailable(exc.retry_after_seconds)
         assert message.id is not None
-        return HttpReply.json(200, rpc.result_message(message.id, result))
+        return Reply.json(200, rpc.result_message(message.id, result))
 
     def _dispatch(
         self, message: rpc.Message, *, modern: bool, principal: Principal, outcome: Outcome
@@ -336,47 +318,46 @@ class McpServer:
 
 
 def _route(
-    request: McpRequest,
+    request: Request,
     outcome: Outcome,
     allowed_origins: frozenset[str],
     authorization_server: str,
-) -> HttpReply | None:
+) -> Reply | None:
     """The answers that need no caller: metadata, unknown path, 405, refused Origin."""
-    if request.path == MCP_RESOURCE_METADATA_PATH:
+    path = endpoint(request)
+    if path == MCP_RESOURCE_METADATA_PATH:
         if request.method not in ("GET", "HEAD"):
             return _method_not_allowed("GET")
-        return HttpReply.json(
+        return Reply.json(
             200,
             resource_metadata(request, authorization_server),
             {"Cache-Control": "public, max-age=3600"},
         )
-    if request.path != MCP_PATH:
-        return HttpReply.json(404, {"error": NOT_FOUND})
+    if path != MCP_PATH:
+        return Reply.json(404, {"error": NOT_FOUND})
     if request.method != "POST":
         return _method_not_allowed("POST")
     origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in allowed_origins:
         outcome.error = "origin_refused"
-        return HttpReply.json(403, {"error": f"Origin not allowed: {origin[:200]}"})
+        return Reply.json(403, {"error": f"Origin not allowed: {origin[:200]}"})
     return None
 
 
-def _refuse_body(request: McpRequest, outcome: Outcome) -> HttpReply | None:
+def _refuse_body(request: Request, outcome: Outcome) -> Reply | None:
     """413, 415 or 406 for a body this endpoint cannot take or answer; None if it can."""
-    if len((request.body or "").encode("utf-8")) > MAX_BODY_BYTES:
+    if len(request.body or b"") > MAX_BODY_BYTES:
         outcome.error = "too_large"
-        return HttpReply.json(413, {"error": REQUEST_TOO_LARGE})
+        return Reply.json(413, {"error": REQUEST_TOO_LARGE})
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != JSON_TYPE:
         outcome.error = "unsupported_media_type"
-        return HttpReply.json(
+        return Reply.json(
             415, {"error": "Unsupported Media Type: Content-Type must be application/json"}
         )
     if not _accepts_json(request.headers.get("accept")):
         outcome.error = "not_acceptable"
-        return HttpReply.json(
-            406, {"error": "Not Acceptable: Accept must include application/json"}
-        )
+        return Reply.json(406, {"error": "Not Acceptable: Accept must include application/json"})
     return None
 
 
@@ -389,8 +370,8 @@ def _modern(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "resultType": "complete", "_meta": {rpc.SERVER_INFO_META: _server_info()}}
 
 
-def _method_not_allowed(allowed: str) -> HttpReply:
-    return HttpReply.json(405, {"error": METHOD_NOT_ALLOWED}, {"Allow": allowed})
+def _method_not_allowed(allowed: str) -> Reply:
+    return Reply.json(405, {"error": METHOD_NOT_ALLOWED}, {"Allow": allowed})
 
 
 def _accepts_json(accept: str | None) -> bool:
