@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from werkzeug.serving import BaseWSGIServer
+
 from lucent import container
 from lucent.redaction import redact_text
 from lucent_dev import demo, identity
@@ -39,9 +41,9 @@ from lucent_dev.containers import (
     served_functions,
 )
 from lucent_dev.embedded_aws import FAKE_AWS_CREDENTIALS, LOOPBACK, REGION, EmbeddedAws, provision
-from lucent_dev.gateway import Gateway, HttpResponse
+from lucent_dev.gateway import Gateway
 from lucent_dev.pipeline import DetectionPipeline
-from lucent_dev.server import HttpServer
+from lucent_dev.server import GatewayApp, make_http_server
 
 # Re-exported: `lucent invoke` and the benches load functions the way the local API does.
 __all__ = [
@@ -101,7 +103,7 @@ class LocalApi:
         self.containers: dict[str, Container] = {}
         self.gateway: Gateway
         self.started_seconds = 0.0
-        self._http: HttpServer | None = None
+        self._http: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] = {}
         self._log_lock = threading.Lock()
@@ -113,7 +115,8 @@ class LocalApi:
     def start(self) -> LocalApi:
         started = time.perf_counter()
         try:
-            self._http = HttpServer((self.host, self.port), self)
+            app = GatewayApp(lambda: self.gateway, self.log_request, self.request_timeout)
+            self._http = make_http_server(self.host, self.port, app, self.request_timeout)
         except OSError as exc:
             raise LocalApiError(
                 f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
@@ -144,7 +147,7 @@ class LocalApi:
         except BaseException:
             self._shutdown_quietly()
             raise
-        self.port = self._http.server_address[1]
+        self.port = self._http.port
         self._thread = threading.Thread(
             target=self._http.serve_forever, name="lucent-local-api", daemon=True
         )
@@ -263,7 +266,9 @@ class LocalApi:
         self,
         method: str,
         raw_path: str,
-        response: HttpResponse,
+        status: int,
+        *,
+        outcome: str,
         elapsed_ms: float,
         detail: str = "",
     ) -> None:
@@ -272,13 +277,13 @@ class LocalApi:
         """
         if self.log is None:
             return
-        note = "" if response.outcome == "function" else f"  ({response.outcome})"
+        note = "" if outcome == "function" else f"  ({outcome})"
         if detail:
-            note = f"  ({response.outcome}: {detail})"
+            note = f"  ({outcome}: {detail})"
         # Redacted as the server reads it (lucent.redaction), then made one printable line: the
         # method and path are the client's bytes, and a terminal escape or a CR is theirs too.
         request = _printable(redact_text(f"{method} {raw_path}"))
-        line = f"{request} {response.status} {elapsed_ms:.1f} ms{note}"
+        line = f"{request} {status} {elapsed_ms:.1f} ms{note}"
         with self._log_lock:
             print(line, file=self.log, flush=True)
 

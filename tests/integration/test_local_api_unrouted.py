@@ -33,7 +33,8 @@ CREDENTIALS = {
     "IngestApi": ("X-Lucent-Api-Key", ROLES["public_key"]),
     "DataApi": ("Authorization", f"Bearer {ROLES['api_key_write']}"),
 }
-# What the gateway sends besides its body (Date and Server are the local HTTP server's).
+# What the gateway sends besides its body (Date, Server and Connection are the local HTTP
+# server's: werkzeug's closes every connection after its answer).
 GATEWAY_HEADERS = {
     "IngestApi": {
         "Content-Type": "application/json",
@@ -41,11 +42,13 @@ GATEWAY_HEADERS = {
         "Access-Control-Expose-Headers": "Retry-After",
         "x-amzn-ErrorType": "MissingAuthenticationTokenException",
         "Content-Length": str(len(NOT_FOUND)),
+        "Connection": "close",
     },
     "DataApi": {
         "Content-Type": "application/json",
         "x-amzn-ErrorType": "MissingAuthenticationTokenException",
         "Content-Length": str(len(NOT_FOUND)),
+        "Connection": "close",
     },
 }
 DOCUMENTS = {"IngestApi": "openapi-ingest.yaml", "DataApi": "openapi-data.yaml"}
