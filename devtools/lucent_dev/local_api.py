@@ -6,9 +6,11 @@ It puts together three parts, each in its own module:
   template.yaml, seeded with the demo organizations;
 * ``lucent_dev.containers``: the functions, loaded from their ``CodeUri``/``Handler`` with the
   template's environment, one invocation at a time;
-* ``lucent_dev.server``: the HTTP layer, which hands every request to ``gateway.Gateway`` (routes,
-  authorizer, gateway responses, binary media types, payload limits, unknown routes: all read
-  from template.yaml); the detection pipeline (``lucent_dev.pipeline``) runs beside it.
+* ``lucent_dev.server``: the HTTP layer (werkzeug's WSGI server), which hands every request to
+  ``gateway.Gateway`` (routes, authorizer, gateway responses, binary media types, payload
+  limits, unknown routes: all read from template.yaml);
+
+and beside them the detection pipeline (``lucent_dev.pipeline``).
 
 The log: one line per request (``LocalApi.log_request``), method and path scrubbed by
 ``lucent.redaction`` as the server reads them (percent-decoded), never a header or a body.

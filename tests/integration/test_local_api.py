@@ -34,6 +34,7 @@ from lucent_dev import template as tpl
 from lucent_dev.gateway import MAX_REQUEST_BYTES, HttpRequest, reply_from_proxy
 from lucent_dev.local_api import LocalApi, LocalApiError
 from lucent_dev.target import local_target
+from tests.integration.live_api import LocalApis
 
 INGEST = "/api/sdk/replay"
 ISSUES = "/api/v1/issues"
@@ -54,8 +55,8 @@ def log() -> io.StringIO:
 
 
 @pytest.fixture(scope="module")
-def api(state_path: Path, log: io.StringIO) -> Iterator[LocalApi]:
-    with LocalApi(port=0, state_path=state_path, log=log) as running:
+def api(state_path: Path, log: io.StringIO, local_apis: LocalApis) -> Iterator[LocalApi]:
+    with local_apis.exclusive(state_path=state_path, log=log) as running:
         yield running
 
 

@@ -32,7 +32,7 @@ from lucent.auth.store import CredentialStore
 from lucent.contract import READ_SCOPE
 from lucent_dev import demo
 from lucent_dev.local_api import LocalApi
-from tests.integration.live_api import INGEST, client, send, stored_objects
+from tests.integration.live_api import INGEST, LocalApis, client, send, stored_objects
 
 ISSUES = "/api/v1/issues"
 ROLES = demo.roles()
@@ -54,12 +54,12 @@ def log() -> io.StringIO:
 
 
 @pytest.fixture(scope="module")
-def api(log: io.StringIO) -> Iterator[LocalApi]:
+def api(log: io.StringIO, local_apis: LocalApis) -> Iterator[LocalApi]:
     with pytest.MonkeyPatch.context() as env:
         # Read by Powertools when the handlers load: every event is logged whole, headers too.
         env.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
-        with LocalApi(
-            port=0, log=log, function_logs=True, request_timeout=REQUEST_TIMEOUT
+        with local_apis.exclusive(
+            log=log, function_logs=True, request_timeout=REQUEST_TIMEOUT
         ) as running:
             yield running
 

@@ -11,9 +11,7 @@ schemathesis_hooks.py): both are held to it here.
 from __future__ import annotations
 
 import http.client
-import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -67,9 +65,8 @@ def concrete(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0, log=io.StringIO()) as running:
-        yield running
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 def send(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -107,9 +106,8 @@ NEIGHBOURS = [
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0) as running:
-        yield running
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 @pytest.fixture(scope="module")
