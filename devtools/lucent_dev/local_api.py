@@ -40,27 +40,22 @@ from lucent_dev.containers import (
     apply_environment,
     function_environment,
     load_containers,
-    served_functions,
 )
-from lucent_dev.embedded_aws import FAKE_AWS_CREDENTIALS, LOOPBACK, REGION, EmbeddedAws, provision
+from lucent_dev.embedded_aws import LOOPBACK, REGION, EmbeddedAws, provision
 from lucent_dev.gateway import Gateway
 from lucent_dev.pipeline import DetectionPipeline
 from lucent_dev.server import GatewayApp, make_http_server
 
-# Re-exported: `lucent invoke` and the benches load functions the way the local API does.
+# Re-exported for `lucent invoke` and the benches, which load functions as the local API does;
+# their home is lucent_dev.containers and lucent_dev.embedded_aws.
 __all__ = [
     "DEFAULT_PORT",
-    "FAKE_AWS_CREDENTIALS",
-    "REGION",
-    "Container",
-    "EmbeddedAws",
     "LocalApi",
     "LocalApiError",
     "apply_environment",
     "function_environment",
     "is_reachable",
     "provision",
-    "served_functions",
 ]
 
 DEFAULT_PORT = 3000
