@@ -4,6 +4,9 @@ What it reproduces: route matching (exact method, then ANY), the REQUEST authori
 policy and context, gateway responses (status, static headers, body template), binaryMediaTypes
 and base64 bodies, the 10 MB request limit and Lambda's 6 MB event limit, and unknown routes.
 What it does not: stage throttling, usage plans, custom domains.
+
+A request comes in as an ``HttpRequest`` (raw body bytes, repeated headers kept); every answer,
+a function's or the gateway's own, is the one reply type, ``lucent.http.Reply``.
 """
 
 from __future__ import annotations
