@@ -1,10 +1,12 @@
-"""Builders for API Gateway events of the real shapes (as `sam local generate-event` prints)."""
+"""Builders for API Gateway events of the real shapes (as `sam local generate-event` prints),
+and the one way a test follows a list's ``next_cursor`` (``follow_cursor``)."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,29 @@ def store_credential(
     issued = issue_credential(kind, org_id, **options)
     CredentialStore(dynamodb, table).put(issued)
     return issued
+
+
+def follow_cursor(
+    fetch: Callable[[str | None], Mapping[str, Any]], *, max_pages: int = 200
+) -> list[Mapping[str, Any]]:
+    """Every page of a list, in order: ``fetch(None)`` is the first page, ``fetch(cursor)`` the
+    one a page's ``next_cursor`` points to; the last page has ``next_cursor: null``.
+
+    Each page must be ``{"items": [...], "next_cursor": ...}`` (the Data API's and MCP's shape);
+    a list that has not ended after ``max_pages`` fails the test.
+    """
+    pages: list[Mapping[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(max_pages):
+        page = fetch(cursor)
+        assert set(page) == {"items", "next_cursor"}, sorted(page)
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+    raise AssertionError(f"pagination did not end within {max_pages} pages")
+
+
+def all_items(pages: list[Mapping[str, Any]]) -> list[Any]:
+    """The items of ``follow_cursor``'s pages, in order."""
+    return [item for page in pages for item in page["items"]]

@@ -4,6 +4,9 @@ What it reproduces: route matching (exact method, then ANY), the REQUEST authori
 policy and context, gateway responses (status, static headers, body template), binaryMediaTypes
 and base64 bodies, the 10 MB request limit and Lambda's 6 MB event limit, and unknown routes.
 What it does not: stage throttling, usage plans, custom domains.
+
+A request comes in as an ``HttpRequest`` (raw body bytes, repeated headers kept); every answer,
+a function's or the gateway's own, is the one reply type, ``lucent.http.Reply``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from lucent.http import Reply
 from lucent_dev import template as tpl
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway REST payload quota
@@ -61,19 +65,6 @@ class HttpRequest:
     query: str = ""
     body: bytes = b""
     source_ip: str = "127.0.0.1"
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    # What happened, for the local API's log line and for tests: "function", a gateway response
-    # type such as "ACCESS_DENIED", or "preflight".
-    outcome: str = "function"
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 class Gateway:
@@ -135,7 +126,7 @@ class Gateway:
 
     def gateway_response(
         self, api: str, kind: str, context: Mapping[str, Any] | None = None
-    ) -> HttpResponse:
+    ) -> Reply:
         spec = self.apis[api].gateway_responses
         default_status, default_body = DEFAULT_RESPONSES.get(kind, (500, '{"message": null}'))
         family = _FAMILY.get(kind) or ("DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX")
@@ -151,9 +142,9 @@ class Gateway:
             if chosen.template is not None:
                 body = _render(chosen.template, _MESSAGES.get(kind, ""), context or {})
         headers["x-amzn-ErrorType"] = _error_type(kind)
-        return HttpResponse(status, headers, body.encode("utf-8"), outcome=kind)
+        return Reply(status, headers, body)
 
-    def malformed_request(self, path: str, status: int, message: str) -> HttpResponse:
+    def malformed_request(self, path: str, status: int, message: str) -> Reply:
         """The answer to a request the HTTP layer cannot take (bad framing, bad request line...).
 
         API Gateway never sees such a request (its front door refuses it); locally it gets the
@@ -170,32 +161,43 @@ class Gateway:
             headers.update(spec.headers)
             if spec.template is not None:
                 body = _render(spec.template, message, {})
-        return HttpResponse(status, headers, body.encode("utf-8"), outcome="MALFORMED_REQUEST")
+        return Reply(status, headers, body)
 
     # --- requests --------------------------------------------------------------------------
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: HttpRequest) -> Reply:
+        """What the API answers to ``request``."""
+        return self.serve(request)[0]
+
+    def serve(self, request: HttpRequest) -> tuple[Reply, str]:
+        """The answer and who gave it, for the local API's log line and for tests: "function"
+        or the gateway response type that answered instead (such as "ACCESS_DENIED")."""
         route, path_params, api = self.match(request.method, request.path)
         if route is None:
-            return self.gateway_response(api, "MISSING_AUTHENTICATION_TOKEN")
+            return self._gateway(api, "MISSING_AUTHENTICATION_TOKEN")
         if len(request.body) > MAX_REQUEST_BYTES:
-            return self.gateway_response(api, "REQUEST_TOO_LARGE")
+            return self._gateway(api, "REQUEST_TOO_LARGE")
         request_id = str(uuid.uuid4())
         authorizer_context: dict[str, Any] | None = None
         if route.authorized:
             outcome = self._authorize(route, request, path_params, request_id)
-            if isinstance(outcome, HttpResponse):
+            if isinstance(outcome, tuple):
                 return outcome
             authorizer_context = outcome
         event = self.proxy_event(route, request, path_params, request_id, authorizer_context)
         if len(json.dumps(event)) > MAX_LAMBDA_EVENT_BYTES:
             # Lambda refuses the invoke; API Gateway answers 413 (reported, docs/limits.md).
-            return self.gateway_response(api, "REQUEST_TOO_LARGE")
+            return self._gateway(api, "REQUEST_TOO_LARGE")
         try:
             result = self.handlers[route.function](event, LocalContext(route.function))
-            return _proxy_result(result)
+            return reply_from_proxy(result), "function"
         except Exception:  # a crashed or malformed function: API Gateway answers 502
-            return self.gateway_response(api, "INTEGRATION_FAILURE")
+            return self._gateway(api, "INTEGRATION_FAILURE")
+
+    def _gateway(
+        self, api: str, kind: str, context: Mapping[str, Any] | None = None
+    ) -> tuple[Reply, str]:
+        return self.gateway_response(api, kind, context), kind
 
     def _authorize(
         self,
@@ -203,7 +205,7 @@ class Gateway:
         request: HttpRequest,
         path_params: dict[str, str],
         request_id: str,
-    ) -> dict[str, Any] | HttpResponse:
+    ) -> dict[str, Any] | tuple[Reply, str]:
         api = self.apis[route.api]
         assert api.authorizer_function is not None
         event = self.authorizer_event(route, request, path_params, request_id)
@@ -213,13 +215,13 @@ class Gateway:
             kind = (
                 "UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_CONFIGURATION_ERROR"
             )
-            return self.gateway_response(route.api, kind)
+            return self._gateway(route.api, kind)
         try:
             effect, context = _evaluate_policy(output, event["methodArn"])
         except (KeyError, TypeError, ValueError):
-            return self.gateway_response(route.api, "AUTHORIZER_CONFIGURATION_ERROR")
+            return self._gateway(route.api, "AUTHORIZER_CONFIGURATION_ERROR")
         if effect != "Allow":
-            return self.gateway_response(route.api, "ACCESS_DENIED", context)
+            return self._gateway(route.api, "ACCESS_DENIED", context)
         return context
 
     # --- events ----------------------------------------------------------------------------
@@ -397,12 +399,24 @@ def _evaluate_policy(output: Any, method_arn: str) -> tuple[str, dict[str, Any]]
     return ("Allow" if allowed and not denied else "Deny"), context
 
 
-def _proxy_result(result: Any) -> HttpResponse:
+def reply_from_proxy(result: Any) -> Reply:
+    """A function's proxy response as the answer API Gateway sends: ``multiValueHeaders`` joined
+    into one header each, a base64 body decoded (``body_bytes`` gives back its exact bytes)."""
     if not isinstance(result, dict) or "statusCode" not in result:
         raise ValueError("malformed Lambda proxy response")
     headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers[str(name)] = ", ".join(str(v) for v in values)
     body = result.get("body") or ""
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
-    return HttpResponse(int(result["statusCode"]), headers, raw)
+    if result.get("isBase64Encoded"):
+        # Any bytes, held in the text body: each byte that is not UTF-8 as a lone surrogate.
+        text = base64.b64decode(body).decode("utf-8", "surrogateescape")
+    else:
+        text = str(body)
+        text.encode("utf-8")  # a body that cannot be sent is the function's fault (502)
+    return Reply(int(result["statusCode"]), headers, text)
+
+
+def body_bytes(reply: Reply) -> bytes:
+    """The bytes of a reply's body on the wire (UTF-8; a decoded base64 body, exactly)."""
+    return reply.body.encode("utf-8", "surrogateescape")

@@ -133,7 +133,7 @@ class DetectionPipeline:
             )
 
     def _start_pollers(self) -> None:
-        from lucent_dev.local_api import Container  # the same container the APIs' functions use
+        from lucent_dev.containers import Container  # the same container the APIs' functions use
 
         specs = tpl.functions()
         sqs = self._aws.client("sqs")

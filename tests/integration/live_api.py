@@ -1,4 +1,5 @@
-"""Raw HTTP against a running LocalApi, for the adversarial, fault and load suites.
+"""Raw HTTP against a running LocalApi, for the adversarial, fault and load suites, and the
+one LocalApi the integration suite shares (``LocalApis``, the fixtures in conftest.py).
 
 ``http.client`` rather than urllib: requests go out exactly as written (any method, repeated or
 oversized headers, bodies that are not what their headers say), and error statuses come back as
@@ -7,9 +8,11 @@ responses, not exceptions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.client import HTTPConnection
 from typing import Any
@@ -20,6 +23,36 @@ from lucent.auth.store import CredentialStore
 from lucent_dev.local_api import LocalApi
 
 INGEST = "/api/sdk/replay"
+
+
+class LocalApis:
+    """The integration suite's local APIs, one running at a time (moto's state is per process).
+
+    Modules that need nothing special share one API (``shared``), started once: they keep apart
+    by their own organizations, keys and session ids, and none asserts on what another leaves.
+    A module that needs its own configuration (a request log it reads, a dev.json, function
+    logs) takes ``exclusive``, which stops the shared API first; conftest.py runs the sharing
+    modules first, so that the shared API starts once.
+    """
+
+    def __init__(self) -> None:
+        self._shared: LocalApi | None = None
+
+    def shared(self) -> LocalApi:
+        if self._shared is None:
+            self._shared = LocalApi(port=0).start()
+        return self._shared
+
+    @contextlib.contextmanager
+    def exclusive(self, **options: Any) -> Iterator[LocalApi]:
+        self.release()
+        with LocalApi(port=0, **options) as api:
+            yield api
+
+    def release(self) -> None:
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +123,7 @@ def ingest(
 
 @functools.lru_cache(maxsize=8)
 def _client(endpoint_url: str, service: str) -> Any:
-    """One client per embedded AWS and service: creating a boto3 client costs ~100 ms."""
+    """One client per embedded AWS and service: creating a boto3 client is slow."""
     import boto3
 
     return boto3.session.Session(

@@ -18,7 +18,7 @@ from lucent_dev import target
 from lucent_dev import template as tpl
 from lucent_dev.cli import main
 from lucent_dev.local_api import LocalApi
-from tests.integration.live_api import client, ingest, public_key, send
+from tests.integration.live_api import LocalApis, client, ingest, public_key, send
 from tests.unit.test_detection import load_events
 
 ORG = "org_pipeline"
@@ -30,8 +30,8 @@ def state_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(state_path: Path) -> Iterator[LocalApi]:
-    with LocalApi(port=0, state_path=state_path) as running:
+def api(state_path: Path, local_apis: LocalApis) -> Iterator[LocalApi]:
+    with local_apis.exclusive(state_path=state_path) as running:
         yield running
 
 

@@ -127,9 +127,8 @@ def _s3_put(request: AWSPreparedRequest) -> bool:
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0) as local:
-        yield local
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def client(service: str, endpoint: str) -> Any:
 
 @functools.cache
 def clients(endpoint: str) -> list[tuple[Any, Any]]:
-    """Each container's clients (created once: building a client costs ~50 ms of CPU)."""
+    """Each container's clients, created once (building a client costs CPU)."""
     return [(client("dynamodb", endpoint), client("s3", endpoint)) for _ in range(THREADS)]
 
 

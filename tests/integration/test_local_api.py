@@ -6,6 +6,7 @@ module on a free port; requests go through ``http.client`` like any client's.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 import io
@@ -27,11 +28,13 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from lucent.http import Reply as GatewayReply
 from lucent_dev import demo, identity
 from lucent_dev import template as tpl
-from lucent_dev.gateway import MAX_REQUEST_BYTES, HttpRequest, HttpResponse
+from lucent_dev.gateway import MAX_REQUEST_BYTES, HttpRequest, reply_from_proxy
 from lucent_dev.local_api import LocalApi, LocalApiError
 from lucent_dev.target import local_target
+from tests.integration.live_api import LocalApis
 
 INGEST = "/api/sdk/replay"
 ISSUES = "/api/v1/issues"
@@ -52,8 +55,8 @@ def log() -> io.StringIO:
 
 
 @pytest.fixture(scope="module")
-def api(state_path: Path, log: io.StringIO) -> Iterator[LocalApi]:
-    with LocalApi(port=0, state_path=state_path, log=log) as running:
+def api(state_path: Path, log: io.StringIO, local_apis: LocalApis) -> Iterator[LocalApi]:
+    with local_apis.exclusive(state_path=state_path, log=log) as running:
         yield running
 
 
@@ -408,9 +411,11 @@ class _Recorder:
     def __init__(self) -> None:
         self.requests: list[HttpRequest] = []
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def serve(self, request: HttpRequest) -> tuple[GatewayReply, str]:
         self.requests.append(request)
-        return HttpResponse(207, {"X-Multi": "a, b"}, b"\x00\xff", outcome="function")
+        binary = {"statusCode": 207, "multiValueHeaders": {"X-Multi": ["a", "b"]}}
+        proxy = {**binary, "body": base64.b64encode(b"\x00\xff").decode(), "isBase64Encoded": True}
+        return reply_from_proxy(proxy), "function"
 
 
 def test_http_requests_reach_the_gateway_unchanged(api: LocalApi) -> None:
@@ -457,13 +462,15 @@ def test_chunked_request_bodies_are_read(api: LocalApi) -> None:
         connection.close()
 
 
-def test_keep_alive_serves_several_requests_on_one_connection(api: LocalApi) -> None:
+def test_a_client_reusing_its_connection_is_served_every_time(api: LocalApi) -> None:
+    """werkzeug's server closes after each answer and says so; a client opens the next one."""
     connection = http.client.HTTPConnection(api.host, api.port, timeout=30)
     try:
         for _ in range(3):
             connection.request("GET", "/api/v1/nothing")
             response = connection.getresponse()
             assert (response.status, response.read()) == (404, b'{"error": "Not found"}')
+            assert response.headers["Connection"] == "close"
     finally:
         connection.close()
 

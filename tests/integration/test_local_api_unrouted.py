@@ -11,9 +11,7 @@ schemathesis_hooks.py): both are held to it here.
 from __future__ import annotations
 
 import http.client
-import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,7 +31,8 @@ CREDENTIALS = {
     "IngestApi": ("X-Lucent-Api-Key", ROLES["public_key"]),
     "DataApi": ("Authorization", f"Bearer {ROLES['api_key_write']}"),
 }
-# What the gateway sends besides its body (Date and Server are the local HTTP server's).
+# What the gateway sends besides its body (Date, Server and Connection are the local HTTP
+# server's: werkzeug's closes every connection after its answer).
 GATEWAY_HEADERS = {
     "IngestApi": {
         "Content-Type": "application/json",
@@ -41,11 +40,13 @@ GATEWAY_HEADERS = {
         "Access-Control-Expose-Headers": "Retry-After",
         "x-amzn-ErrorType": "MissingAuthenticationTokenException",
         "Content-Length": str(len(NOT_FOUND)),
+        "Connection": "close",
     },
     "DataApi": {
         "Content-Type": "application/json",
         "x-amzn-ErrorType": "MissingAuthenticationTokenException",
         "Content-Length": str(len(NOT_FOUND)),
+        "Connection": "close",
     },
 }
 DOCUMENTS = {"IngestApi": "openapi-ingest.yaml", "DataApi": "openapi-data.yaml"}
@@ -64,9 +65,8 @@ def concrete(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0, log=io.StringIO()) as running:
-        yield running
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 def send(

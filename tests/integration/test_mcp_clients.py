@@ -20,7 +20,6 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,8 @@ SESSION = "mcp-clients-shop"
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0) as running:
-        yield running
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 @pytest.fixture(scope="module")

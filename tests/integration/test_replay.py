@@ -27,15 +27,16 @@ from lucent_dev.cli import build_parser
 from lucent_dev.commands import replay as replay_command
 from lucent_dev.gateway import LocalContext
 from lucent_dev.local_api import LocalApi
+from tests.integration.live_api import LocalApis
 
 EVENTS = tpl.PROJECT_ROOT / "events"
 REPLAYED = [spec for spec in load_manifest(EVENTS).events if spec.http is not None]
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
+def api(local_apis: LocalApis) -> Iterator[LocalApi]:
     # function_logs: the functions' stdout (logs, metrics) is not silenced; the canary's EMF is read.
-    with LocalApi(port=0, function_logs=True) as running:
+    with local_apis.exclusive(function_logs=True) as running:
         yield running
 
 
@@ -154,7 +155,7 @@ def test_roles_the_deployment_lacks_are_skipped_not_failed(
     code, output = run_replay("--credentials", str(path))
     assert code == 0, output
     skipped = sorted(re.findall(r"^\[[ \d]+/\d+\] SKIP (\S+)", output, re.MULTILINE))
-    assert skipped == ["issues-get-issue-other-org", "ingest-revoked-key"]
+    assert skipped == ["ingest-revoked-key", "issues-get-issue-other-org"]
     assert "SKIP ingest-revoked-key -  no value for revoked_public_key" in output
     assert output.rstrip().endswith(f"{len(REPLAYED) - 2} passed, 0 failed, 2 skipped")
 

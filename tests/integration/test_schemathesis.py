@@ -23,13 +23,11 @@ measured time).
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +56,8 @@ def deadline() -> float:
 
 
 @pytest.fixture(scope="module")
-def api(deadline: float) -> Iterator[LocalApi]:
-    with LocalApi(port=0, log=io.StringIO()) as local:
-        yield local
+def api(deadline: float, shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from lucent_dev import template as tpl
-from lucent_dev.gateway import Gateway
+from lucent_dev.gateway import Gateway, body_bytes
 from lucent_dev.local_api import LocalApi
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -107,9 +106,8 @@ NEIGHBOURS = [
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[LocalApi]:
-    with LocalApi(port=0) as running:
-        yield running
+def api(shared_api: LocalApi) -> LocalApi:
+    return shared_api  # conftest.py: one LocalApi for the modules that need nothing special
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +130,8 @@ def expected_gateway(
     gateway: Gateway, api: str, kind: str, method: str
 ) -> tuple[int, dict[str, str], bytes]:
     response = gateway.gateway_response(api, kind)
-    return response.status, response.headers, b"" if method == "HEAD" else response.body
+    body = b"" if method == "HEAD" else body_bytes(response)
+    return response.status, dict(response.headers), body
 
 
 def _subset(headers: dict[str, str], expected: dict[str, Any]) -> dict[str, str | None]:
