@@ -24,8 +24,9 @@ from bench.awsstub import DYNAMODB_THROTTLED, S3_UNAVAILABLE, CallCounter, Fault
 from bench.common import NothingMeasured
 from lucent.auth.credentials import CredentialKind, issue_credential
 from lucent.auth.store import CredentialStore
+from lucent.http import Reply
 from lucent_dev import demo
-from lucent_dev.gateway import Gateway, HttpRequest, HttpResponse
+from lucent_dev.gateway import Gateway, HttpRequest
 
 INGEST = "/api/sdk/replay"
 
@@ -206,7 +207,7 @@ def run(quick: bool = False) -> dict[str, Any]:  # noqa: PLR0915 - one flat list
     return {"rows": rows}
 
 
-def _row(label: str, response: HttpResponse, counter: CallCounter) -> dict[str, Any]:
+def _row(label: str, response: Reply, counter: CallCounter) -> dict[str, Any]:
     per_function: dict[str, dict[str, int]] = {}
     for (owner, operation), n in counter.calls.items():
         per_function.setdefault(owner or "?", {})[operation] = n

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lucent.auth.credentials import CredentialKind, IssuedCredential
-from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
+from lucent_dev.gateway import Gateway, HttpRequest, LocalContext, body_bytes
 from tests.conftest import load_function
 from tests.helpers import authorizer_event, store_credential
 
@@ -331,7 +331,7 @@ def test_gateway_missing_api_key(gateway: Gateway, creds: Any) -> None:
         HttpRequest("POST", INGEST, [("Content-Type", "application/json")], body=b"{}")
     )
     assert response.status == 401
-    assert response.body == b'{"error": "Missing API key"}'
+    assert body_bytes(response) == b'{"error": "Missing API key"}'
     assert _without_amzn(response.headers) == INGEST_ERROR_HEADERS
 
 
@@ -342,7 +342,7 @@ def test_gateway_invalid_api_key(gateway: Gateway, creds: Any) -> None:
     ):
         response = gateway.handle(request)
         assert response.status == 401
-        assert response.body == b'{"error": "Invalid or revoked API key"}'
+        assert body_bytes(response) == b'{"error": "Invalid or revoked API key"}'
         assert _without_amzn(response.headers) == INGEST_ERROR_HEADERS
 
 
@@ -350,13 +350,13 @@ def test_gateway_valid_key_reaches_the_function_with_org(gateway: Gateway, creds
     response = gateway.handle(
         HttpRequest("POST", INGEST, query=f"api_key={creds['public_b'].secret}")
     )
-    assert (response.status, response.body) == (200, b"org_b")
+    assert (response.status, body_bytes(response)) == (200, b"org_b")
 
 
 def test_gateway_bearer_challenges(gateway: Gateway, creds: Any) -> None:
     read = gateway.handle(HttpRequest("GET", ISSUES))
     assert read.status == 401
-    assert read.body == b'{"error": "Missing or invalid bearer token"}'
+    assert body_bytes(read) == b'{"error": "Missing or invalid bearer token"}'
     assert _without_amzn(read.headers) == {
         "Content-Type": "application/json",
         "WWW-Authenticate": 'Bearer scope="read:lucent"',
@@ -367,7 +367,7 @@ def test_gateway_bearer_challenges(gateway: Gateway, creds: Any) -> None:
         )
     )
     assert write.status == 401
-    assert write.body == b'{"error": "Missing or invalid bearer token"}'
+    assert body_bytes(write) == b'{"error": "Missing or invalid bearer token"}'
     assert _without_amzn(write.headers) == {
         "Content-Type": "application/json",
         "WWW-Authenticate": 'Bearer scope="write:issues"',
@@ -391,7 +391,7 @@ def test_gateway_store_outage_is_503_with_retry_after(
         HttpRequest("POST", INGEST, [("X-Lucent-Api-Key", creds["public"].secret)])
     )
     assert response.status == 503
-    assert response.body == b'{"error": "Service temporarily unavailable"}'
+    assert body_bytes(response) == b'{"error": "Service temporarily unavailable"}'
     assert _without_amzn(response.headers) == {**INGEST_ERROR_HEADERS, "Retry-After": "5"}
     response = gateway.handle(
         HttpRequest("GET", ISSUES, [("Authorization", f"Bearer {creds['api'].secret}")])
@@ -402,7 +402,7 @@ def test_gateway_store_outage_is_503_with_retry_after(
 
 def test_gateway_unknown_route_is_a_json_404(gateway: Gateway) -> None:
     response = gateway.handle(HttpRequest("GET", "/api/sdk/nothing"))
-    assert (response.status, response.body) == (404, b'{"error": "Not found"}')
+    assert (response.status, body_bytes(response)) == (404, b'{"error": "Not found"}')
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     response = gateway.handle(HttpRequest("GET", "/api/v1/nothing"))
-    assert (response.status, response.body) == (404, b'{"error": "Not found"}')
+    assert (response.status, body_bytes(response)) == (404, b'{"error": "Not found"}')

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lucent.auth.credentials import CredentialKind, IssuedCredential, generate_secret
-from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
+from lucent_dev.gateway import Gateway, HttpRequest, LocalContext, body_bytes
 from tests.conftest import load_function
 from tests.helpers import authorizer_event, store_credential
 
@@ -163,10 +163,10 @@ def test_through_the_gateway_responses_the_401_is_an_unknown_tokens(
     for method, challenge in (("GET", "read:lucent"), ("PATCH", "write:issues")):
         answers = [call(method, token) for token in (for_mcp, unknown)]
         for answer in answers:
-            assert (answer.status, answer.body) == (401, UNKNOWN_TOKEN_401)
+            assert (answer.status, body_bytes(answer)) == (401, UNKNOWN_TOKEN_401)
             assert {k: v for k, v in answer.headers.items() if not k.startswith("x-amzn")} == {
                 "Content-Type": "application/json",
                 "WWW-Authenticate": f'Bearer scope="{challenge}"',
             }
         reached = call(method, for_data)
-        assert (reached.status, reached.body) == (200, b"reached")
+        assert (reached.status, body_bytes(reached)) == (200, b"reached")

@@ -36,7 +36,7 @@ from lucent.ingest.replays import GZIP_LEVEL
 from lucent.ingest.service import IngestRequest, IngestService
 from lucent.settings import get_settings
 from lucent_dev import template as tpl
-from lucent_dev.gateway import Gateway, HttpRequest, LocalContext
+from lucent_dev.gateway import Gateway, HttpRequest, LocalContext, body_bytes
 from tests.conftest import load_function
 from tests.helpers import proxy_event, store_credential
 
@@ -1072,7 +1072,7 @@ def test_other_methods_through_the_gateway_need_no_key(aws: dict[str, str]) -> N
     )
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = gateway.handle(HttpRequest(method, INGEST, [], body=b""))
-        assert (response.status, response.body) == (405, b'{"error": "Method not allowed"}')
+        assert (response.status, body_bytes(response)) == (405, b'{"error": "Method not allowed"}')
         assert response.headers["Allow"] == "OPTIONS, POST"
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
@@ -1080,7 +1080,7 @@ def test_other_methods_through_the_gateway_need_no_key(aws: dict[str, str]) -> N
     assert (head.status, head.headers["Allow"]) == (405, "OPTIONS, POST")
     # POST keeps its authorizer: without a key, the gateway's 401
     post = gateway.handle(HttpRequest("POST", INGEST, [("Content-Type", "application/json")]))
-    assert (post.status, post.body) == (401, b'{"error": "Missing API key"}')
+    assert (post.status, body_bytes(post)) == (401, b'{"error": "Missing API key"}')
 
 
 # --- AWS calls, metrics, logs ------------------------------------------------------------------
@@ -1191,13 +1191,13 @@ def test_end_to_end_through_the_gateway(aws: dict[str, str], dynamodb: Any, s3: 
         body=client_gzip,
     )
     response = gateway.handle(request)
-    assert (response.status, response.body) == (200, ok_body())
+    assert (response.status, body_bytes(response)) == (200, ok_body())
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     stored = s3.get_object(Bucket=aws["ReplayBucket"], Key=key(org="org_e2e"))["Body"].read()
     assert stored == client_gzip
     second = gateway.handle(request)
     assert second.status == 429
-    assert second.body == b'{"error": "Rate limit exceeded"}'
+    assert body_bytes(second) == b'{"error": "Rate limit exceeded"}'
     assert int(second.headers["Retry-After"]) >= 1
     assert second.headers["Access-Control-Expose-Headers"] == "Retry-After"
 

@@ -1046,7 +1046,7 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
     seeded: dict[str, demo_data.DemoData], aws: dict[str, str], dynamodb: Any
 ) -> None:
     from lucent.auth.store import CredentialStore
-    from lucent_dev.gateway import Gateway, HttpRequest
+    from lucent_dev.gateway import Gateway, HttpRequest, body_bytes
     from tests.helpers import store_credential
 
     table = aws["CredentialsTable"]
@@ -1074,7 +1074,8 @@ def test_every_token_kind_end_to_end_sees_only_its_organization(
         if token:
             all_headers.append(("Authorization", f"Bearer {token}"))
         path, _, query = path.partition("?")
-        return gateway.handle(HttpRequest(method, path, all_headers, query, body.encode()))
+        reply = gateway.handle(HttpRequest(method, path, all_headers, query, body.encode()))
+        return Result(reply.status, dict(reply.headers), body_bytes(reply))
 
     for (org, name), issued in tokens.items():
         other = ORG_B if org == ORG_A else ORG_A
