@@ -1,10 +1,10 @@
 """(6) Local API ingest throughput with 8 concurrent clients, against a trivial HTTP server.
 
 The clients run in their own process (``python -m bench.throughput --clients ...``), one thread
-and one keep-alive connection each, every client with its own key and session, each request a
-typical gzip batch. The floor is the same clients against a server that reads the body and
-answers ``{}`` (``http.server``, as the local API uses), in the same process the local API runs
-in. Figures are requests per second over rounds that alternate floor and local API; the ratio is
+and one ``HTTPConnection`` each (reopened when a server closes it, as werkzeug's does after every
+answer), every client with its own key and session, each request a typical gzip batch. The floor
+is the same clients against a server that reads the body and answers ``{}`` (``http.server``), in
+the same process the local API runs in. Figures are requests per second over rounds that alternate floor and local API; the ratio is
 the local API's share of the floor. Every batch must be answered 200 and be in S3. The API
 process's CPU per batch is reported beside it: moto, embedded in that process, takes most of it.
 """

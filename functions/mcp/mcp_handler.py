@@ -70,7 +70,7 @@ def server() -> McpServer:
         BearerRateLimit(limiter, _limiter_unavailable),
         allowed_origins=frozenset(settings.mcp_allowed_origins),
         # An explicit McpAuthorizationServer wins; else the OAuth API's issuer (the template
-        # passes it); else (the local API, where both APIs share one origin) the request's base.
+        # passes it); else (the local API, where every API shares one origin) the request's base.
         authorization_server=settings.mcp_authorization_server or settings.oauth_issuer,
         telemetry=_AuditTelemetry(),
         retry_after_seconds=settings.unavailable_retry_after_seconds,

@@ -4,7 +4,7 @@ in a real browser.
 The official MCP Python SDK (``mcp`` 2.3.0) is the client: ``Client`` over
 ``streamable_http_client`` with its ``OAuthClientProvider`` (an httpx auth flow) and nothing but
 the MCP URL. Its first ``POST /mcp`` gets the 401 whose challenge names the protected-resource
-metadata (RFC 9728); there it reads ``authorization_servers`` (the OAuth issuer: locally both APIs
+metadata (RFC 9728); there it reads ``authorization_servers`` (the OAuth issuer: locally the MCP and OAuth APIs
 share the local API's origin), discovers the authorization server (RFC 8414), registers itself
 (RFC 7591) and hands the authorize URL to its redirect handler, which opens it in Debian's
 Chromium (Playwright) where the demo person signs in (Cognito, in moto) and approves. The browser

@@ -1,4 +1,4 @@
-"""Malformed requests to both APIs, over real HTTP to a LocalApi (gateway, authorizer, functions,
+"""Malformed requests to the ingest and Data APIs, over real HTTP to a LocalApi (gateway, authorizer, functions,
 moto). Every one must get the exact 4xx and JSON error below -- never a 5xx, never an HTML page --
 and write nothing: the replay bucket stays empty and the demo issue keeps its status.
 """

@@ -8,7 +8,7 @@ Documented outcomes (docs/errors.md, docs/ingest.md):
   acknowledged that is not stored; a retry once S3 is back stores the batch;
 * counter table throttled or unreachable: the limiter fails open, the batch is stored (200);
 * credential table unavailable: 503 ``{"error": "Service temporarily unavailable"}``, Retry-After 5,
-  for both APIs (the authorizer cannot decide).
+  for the ingest and Data APIs (the authorizer cannot decide).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local API over real HTTP: both APIs, CORS, base64, limits, unknown routes, dev.json, S3.
+"""The local API over real HTTP: every API, CORS, base64, limits, unknown routes, dev.json, S3.
 
 One ``LocalApi`` (embedded moto server, demo data, functions from template.yaml) serves the whole
 module on a free port; requests go through ``http.client`` like any client's.

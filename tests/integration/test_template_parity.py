@@ -192,7 +192,7 @@ def test_every_declared_route_is_served(
 def test_undeclared_methods_are_missing_authentication_token(
     api: LocalApi, gateway_responses: Gateway
 ) -> None:
-    # Every path of both APIs routes ANY to its function today (which answers 405 with Allow),
+    # Every path of the ingest and Data APIs routes ANY to its function today (which answers 405 with Allow),
     # so this finds no method to try; a path added without ANY is checked here. (A loop, not a
     # parametrization: an empty parameter set would be a skipped test.)
     for api_id, path, method in undeclared():

@@ -63,7 +63,7 @@ def top_level(modules: list[str]) -> set[str]:
 
 def test_authorizer_imports_stay_lean() -> None:
     """The authorizer runs before every ingest request (the browser's path): no Powertools,
-    pydantic or X-Ray, and botocore without boto3 (lucent.aws; why: docs/decisions/)."""
+    pydantic or X-Ray, and botocore without boto3 (lucent.aws; why: docs/decisions/023-lean-botocore-loader.md, 024-lean-authorizer.md)."""
     loaded = modules_loaded_by("AuthorizerFunction", "authorizer")
     packages = top_level(loaded)
     assert "botocore" in packages
@@ -82,7 +82,7 @@ def test_authorizer_imports_stay_lean() -> None:
 def test_ingest_imports_no_pydantic_or_xray() -> None:
     """Ingest (the browser's path) validates batches with plain code (lucent.ingest.batch),
     routes without Powertools' event handler and has no X-Ray SDK (Lambda's segment and latency
-    metrics instead), to keep its cold start (why: docs/decisions/)."""
+    metrics instead), to keep its cold start (why: docs/decisions/025-027)."""
     loaded = modules_loaded_by("IngestFunction", "ingest")
     packages = top_level(loaded)
     assert "lucent" in packages

@@ -17,7 +17,7 @@ from lucent_dev.target import DEV_STATE_PATH
 
 def register(subparsers: Any) -> None:
     dev = subparsers.add_parser(
-        "dev", help="run both APIs locally with an embedded AWS (moto), seeded with demo data"
+        "dev", help="run every API locally with an embedded AWS (moto), seeded with demo data"
     )
     dev.add_argument(
         "--port",

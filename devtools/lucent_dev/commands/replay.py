@@ -1,7 +1,7 @@
 """``lucent replay [--url URL] [--credentials FILE]``: replay events/ as real HTTP requests.
 
 Against the local API by default (URLs and demo credentials from ``.lucent/dev.json``), or any
-deployment: ``--url`` for both APIs, or ``--ingest-url``/``--data-url`` when they differ (as on
+deployment: ``--url`` for every API, or ``--ingest-url``/``--data-url`` when they differ (as on
 AWS, where each REST API has its own URL), and ``--credentials`` with a JSON file of that
 deployment's credentials by role (the canary's secret format, docs/local-development.md).
 Exits non-zero when any check fails.
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "replay", help="replay events/ as HTTP requests against a deployment (default: local API)"
     )
-    parser.add_argument("--url", help="base URL of both APIs (default: the local API's)")
+    parser.add_argument("--url", help="base URL of every API (default: the local API's)")
     parser.add_argument("--ingest-url", help="base URL of the ingest API (overrides --url)")
     parser.add_argument("--data-url", help="base URL of the Data API (overrides --url)")
     parser.add_argument(

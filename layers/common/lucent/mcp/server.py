@@ -108,7 +108,7 @@ def resource_metadata(request: Request, authorization_server: str = "") -> dict[
     """RFC 9728 protected-resource metadata of this MCP server.
 
     ``authorization_servers`` names the OAuth issuer: the configured one (a deployed stack
-    passes its OAuth API's issuer), else this API's base URL, right wherever both APIs answer on
+    passes its OAuth API's issuer), else this API's base URL, right wherever the MCP and OAuth APIs answer on
     one origin (the local API). The field is never empty: RFC 9728 allows it, but the official
     Python SDK refuses metadata without an authorization server.
     """
