@@ -46,7 +46,7 @@ def run(quick: bool = False) -> dict[str, Any]:  # noqa: PLR0915 - one flat list
     """Counts are exact: ``quick`` changes nothing here (the section takes a few seconds)."""
     import boto3
 
-    from lucent_dev.local_api import provision
+    from lucent_dev.embedded_aws import provision
 
     common.apply_env()
     rows: list[dict[str, Any]] = []

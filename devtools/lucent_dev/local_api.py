@@ -46,17 +46,7 @@ from lucent_dev.gateway import Gateway
 from lucent_dev.pipeline import DetectionPipeline
 from lucent_dev.server import GatewayApp, make_http_server
 
-# Re-exported for `lucent invoke` and the benches, which load functions as the local API does;
-# their home is lucent_dev.containers and lucent_dev.embedded_aws.
-__all__ = [
-    "DEFAULT_PORT",
-    "LocalApi",
-    "LocalApiError",
-    "apply_environment",
-    "function_environment",
-    "is_reachable",
-    "provision",
-]
+__all__ = ["DEFAULT_PORT", "LocalApi", "LocalApiError", "is_reachable"]
 
 DEFAULT_PORT = 3000
 STAGE = "local"

@@ -19,8 +19,10 @@ from typing import Any
 
 from lucent_dev import template as tpl
 from lucent_dev.cli import UsageError
+from lucent_dev.containers import apply_environment, function_environment
+from lucent_dev.embedded_aws import provision
 from lucent_dev.gateway import LocalContext
-from lucent_dev.local_api import apply_environment, function_environment, is_reachable, provision
+from lucent_dev.local_api import is_reachable
 from lucent_dev.target import DEV_STATE_PATH, TargetError, read_dev_state
 
 EVENTS_DIR = tpl.PROJECT_ROOT / "events"

@@ -68,19 +68,23 @@ def encode_cursor(listing: str, filter_value: str | None, last_id: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(
-    cursor: str, listing: str, filter_value: str | None, id_pattern: re.Pattern[str]
-) -> str:
-    """The last id a cursor carries; InvalidCursor unless it was made for this very listing."""
+def _cursor_json(cursor: str, max_depth: int) -> Any:
+    """A cursor's JSON, read with the strict reader (a client's bytes: no key twice, bounded
+    nesting; InvalidJson is a ValueError); InvalidCursor if it is not that."""
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise InvalidCursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        # The strict reader (a client's bytes): a flat object, no key twice (InvalidJson is a
-        # ValueError).
-        data = json_body.loads(raw, max_depth=1)
+        return json_body.loads(raw, max_depth=max_depth)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor() from exc
+
+
+def decode_cursor(
+    cursor: str, listing: str, filter_value: str | None, id_pattern: re.Pattern[str]
+) -> str:
+    """The last id a cursor carries; InvalidCursor unless it was made for this very listing."""
+    data = _cursor_json(cursor, max_depth=1)  # a flat object
     if (
         not isinstance(data, dict)
         or set(data) != {"l", "f", "p"}
@@ -297,14 +301,7 @@ class DataService:
         """The listing's cursor inside one made with the very same filters; else InvalidCursor."""
         if cursor is None:
             return None
-        if len(cursor) > MAX_CURSOR_LENGTH:
-            raise InvalidCursor()
-        try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            # The strict reader (a client's bytes): the filters are the one nested level.
-            data = json_body.loads(raw, max_depth=2)
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise InvalidCursor() from exc
+        data = _cursor_json(cursor, max_depth=2)  # the filters are the one nested level
         if (
             not isinstance(data, dict)
             or set(data) != {"c", "x"}
