@@ -1,8 +1,9 @@
 """MCP function: ``POST /mcp`` and its protected-resource metadata (docs/mcp.md).
 
 Thin: the event becomes the one ``lucent.http.Request``, ``lucent.mcp.server.McpServer`` decides
-(a ``lucent.http.Reply``), and one audit line (``lucent.observability.audit``: log entry and EMF
-metric at once) records method, tool, caller and status, never arguments or tokens.
+(a ``lucent.http.Reply``), and one log line (Powertools' Logger, scrubbed by
+``lucent.observability``) records method, tool, caller and status, never arguments or tokens; its
+``Mcp2xx``/``Mcp4xx``/``Mcp5xx`` metric goes out in Powertools' EMF line at the invocation's end.
 
 There is no API Gateway authorizer in front of this function: its 401/403 challenges carry the
 absolute URL of the resource metadata, which static gateway responses cannot build. It
@@ -12,7 +13,11 @@ authenticates with the same credential core as the authorizer (``Authenticator``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lucent.auth.authenticator import Authenticator
 from lucent.auth.credentials import Principal
@@ -23,29 +28,28 @@ from lucent.http import Reply, Request
 from lucent.issues.service import DataService
 from lucent.issues.store import DataStore
 from lucent.mcp.server import McpServer, Outcome
-from lucent.observability import audit
+from lucent.observability import get_tracer, logger, metrics
 from lucent.ratelimit.bearer import BearerRateLimit
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
 from lucent.settings import get_settings
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+tracer = get_tracer()
 
 
-class _AuditTelemetry:
+class _Telemetry:
     def metric(self, name: str) -> None:
-        audit(name, metric=name, fields={}, level="DEBUG")
+        logger.debug(name)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _limiter_unavailable(principal: Principal, exc: Exception) -> None:
     # Fail open (docs/data-api.md): the request goes on; the metric is what alarms.
-    audit(
+    logger.warning(
         "rate limiter unavailable: request admitted (fail open)",
-        metric="RateLimiterUnavailable",
-        fields={"credential_id": principal.credential_id, "error": str(exc)},
-        level="WARNING",
+        extra={"credential_id": principal.credential_id, "error": str(exc)},
     )
+    metrics.add_metric(name="RateLimiterUnavailable", unit=MetricUnit.Count, value=1)
 
 
 @per_container
@@ -72,11 +76,15 @@ def server() -> McpServer:
         # An explicit McpAuthorizationServer wins; else the OAuth API's issuer (the template
         # passes it); else (the local API, where every API shares one origin) the request's base.
         authorization_server=settings.mcp_authorization_server or settings.oauth_issuer,
-        telemetry=_AuditTelemetry(),
+        telemetry=_Telemetry(),
         retry_after_seconds=settings.unavailable_retry_after_seconds,
     )
 
 
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# Responses carry customer data: keep them out of X-Ray metadata.
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = Outcome()
     try:
@@ -84,21 +92,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         reply = server().handle(request, outcome)
     except Exception:
         # A bug or a missing setting: a generic JSON 500, the traceback in the log only.
-        audit(
-            "mcp request failed",
-            metric="McpInternalError",
-            fields={"correlation_id": (event.get("requestContext") or {}).get("requestId")},
-            context=context,
-            level="ERROR",
-            with_traceback=True,
-        )
+        logger.exception("mcp request failed")
+        metrics.add_metric(name="McpInternalError", unit=MetricUnit.Count, value=1)
         reply = Reply.internal_error()
     principal = outcome.principal
-    audit(
+    logger.info(
         "mcp request",
-        metric=f"Mcp{reply.status // 100}xx",
-        fields={
-            "correlation_id": (event.get("requestContext") or {}).get("requestId"),
+        extra={
             "http_method": event.get("httpMethod"),
             "status": reply.status,
             "rpc_method": outcome.rpc_method,
@@ -108,6 +108,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "org_id": principal.org_id if principal else None,
             "credential_id": principal.credential_id if principal else None,
         },
-        context=context,
     )
+    metrics.add_metric(name=f"Mcp{reply.status // 100}xx", unit=MetricUnit.Count, value=1)
     return reply.to_proxy()

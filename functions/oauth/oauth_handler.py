@@ -2,15 +2,21 @@
 
 Thin: the event becomes a ``lucent.http.Request`` whose base URL is the issuer
 (``Settings.oauth_issuer`` when set, else the request's host: docs/oauth.md, "Where it lives, and
-the issuer"); ``OAuthService`` decides; its ``Reply`` becomes the proxy response; and one audit
-line (log entry and EMF metric at once, no Powertools) records endpoint, client, organization,
-status and error: never a code, token, secret, password or query string.
+the issuer"); ``OAuthService`` decides; its ``Reply`` becomes the proxy response; and one log line
+(Powertools' Logger, scrubbed by ``lucent.observability``) records endpoint, client,
+organization, status and error: never a code, token, secret, password or query string. Its
+``OAuth2xx``/``OAuth4xx``/``OAuth5xx`` metric goes out in Powertools' EMF line at the
+invocation's end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lucent.auth.store import CredentialStore
 from lucent.aws import cognito_client, dynamodb_client
@@ -20,23 +26,20 @@ from lucent.oauth.endpoints import OAuthService
 from lucent.oauth.limits import RegistrationRateLimit, SignInRateLimit
 from lucent.oauth.store import CognitoDirectory, OAuthStore
 from lucent.oauth.web import Outcome, json_reply
-from lucent.observability import audit
+from lucent.observability import get_tracer, logger, metrics
 from lucent.ratelimit.limiter import RateLimiter
 from lucent.ratelimit.store import RateLimitStore
 from lucent.settings import get_settings
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+tracer = get_tracer()
 
 
 def _limiter_unavailable(what: str) -> Callable[[Exception], None]:
     def report(exc: Exception) -> None:
-        audit(
-            f"rate limiter unavailable: {what} admitted (fail open)",
-            metric="RateLimiterUnavailable",
-            fields={"error": str(exc)},
-            level="WARNING",
+        logger.warning(
+            f"rate limiter unavailable: {what} admitted (fail open)", extra={"error": str(exc)}
         )
+        metrics.add_metric(name="RateLimiterUnavailable", unit=MetricUnit.Count, value=1)
 
     return report
 
@@ -60,6 +63,10 @@ def _parts() -> tuple[
     )
 
 
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# Responses carry codes and tokens: keep them out of X-Ray metadata.
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = Outcome()
     try:
@@ -79,20 +86,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         reply = service.handle(request)
     except Exception:
         # A bug or a missing setting: a generic JSON 500, the traceback in the log only.
-        audit(
-            "oauth request failed",
-            metric="OAuthInternalError",
-            fields={"correlation_id": (event.get("requestContext") or {}).get("requestId")},
-            context=context,
-            level="ERROR",
-            with_traceback=True,
-        )
+        logger.exception("oauth request failed")
+        metrics.add_metric(name="OAuthInternalError", unit=MetricUnit.Count, value=1)
         reply = json_reply(500, {"error": "server_error"})
-    audit(
+    logger.info(
         "oauth request",
-        metric=f"OAuth{reply.status // 100}xx",
-        fields={
-            "correlation_id": (event.get("requestContext") or {}).get("requestId"),
+        extra={
             "endpoint": outcome.endpoint,
             "http_method": event.get("httpMethod"),
             "status": reply.status,
@@ -101,6 +100,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "error": outcome.error,
             "notes": outcome.notes or None,
         },
-        context=context,
     )
+    metrics.add_metric(name=f"OAuth{reply.status // 100}xx", unit=MetricUnit.Count, value=1)
     return reply.to_proxy()

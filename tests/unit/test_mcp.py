@@ -35,6 +35,8 @@ METADATA_URL = f"{BASE}/.well-known/oauth-protected-resource/mcp"
 MODERN = "2026-07-28"
 ROLES = demo.roles()
 READ, WRITE, OTHER = ROLES["api_key"], ROLES["api_key_write"], ROLES["other_api_key"]
+# API Gateway's request id in the fixture event: Powertools' correlation id on every line.
+CORRELATION_ID = proxy_event("/mcp", "POST")["requestContext"]["requestId"]
 UNKNOWN_ISSUE = "iss_01JZZZZZZZZZZZZZZZZZZZZZZZ"
 TOOL_NAMES = [
     "list_issues",
@@ -131,6 +133,22 @@ def mcp(seeded: dict[str, str]) -> Callable[..., Reply]:
         return Reply(out["statusCode"], dict(out["headers"]), out["body"])
 
     return call
+
+
+def log_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+
+
+def emf_metrics(out: str) -> list[dict[str, list[float]]]:
+    """Each of Powertools' EMF lines in ``out`` (one per invocation) as {metric: values}, every
+    metric a Count in the Lucent namespace with the service dimension."""
+    found = []
+    for doc in (json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')):
+        [directive] = doc["_aws"]["CloudWatchMetrics"]
+        assert (directive["Namespace"], directive["Dimensions"]) == ("Lucent", [["service"]])
+        assert {m["Unit"] for m in directive["Metrics"]} == {"Count"}
+        found.append({m["Name"]: doc[m["Name"]] for m in directive["Metrics"]})
+    return found
 
 
 def data_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
@@ -922,10 +940,34 @@ def test_an_unavailable_limiter_fails_open_with_a_metric(
 
     container.reset()
     assert mcp(request("tools/list")).status == 200
-    lines = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
-    assert any(line.get("RateLimiterUnavailable") == 1 for line in lines)
+    out = capsys.readouterr().out
+    [warning] = [line for line in log_lines(out) if line["level"] == "WARNING"]
+    assert warning["message"] == "rate limiter unavailable: request admitted (fail open)"
+    assert warning["credential_id"].startswith("cred_")
+    assert "ResourceNotFoundException" in warning["error"]
+    assert emf_metrics(out) == [{"RateLimiterUnavailable": [1.0], "Mcp2xx": [1.0]}]
+
+
+def test_a_failure_is_a_generic_500_with_its_traceback_and_metric(
+    mcp: Callable[..., Reply], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_TABLE")
+    from lucent import container
+
+    container.reset()
+    reply = mcp(request("tools/list"))
+    assert (reply.status, reply.body) == (500, '{"error": "Internal server error"}')
+    out = capsys.readouterr().out
+    failed, logged = log_lines(out)
+    assert (failed["level"], failed["message"]) == ("ERROR", "mcp request failed")
+    assert failed["correlation_id"] == logged["correlation_id"] == CORRELATION_ID
+    assert "ConfigurationError" in failed["exception"]
+    assert (logged["message"], logged["status"], logged["http_method"]) == (
+        "mcp request",
+        500,
+        "POST",
+    )
+    assert emf_metrics(out) == [{"McpInternalError": [1.0], "Mcp5xx": [1.0]}]
 
 
 # --- hostile inputs: each a clear error, nothing changed -------------------------------------------
@@ -1388,6 +1430,17 @@ def test_the_function_never_logs_a_token(
     assert READ not in out
     assert "x" * 36 not in out
     assert '"rpc_method":"tools/call"' in out
+    called, refused = (line for line in log_lines(out) if line["message"] == "mcp request")
+    assert {k: called[k] for k in ("correlation_id", "http_method", "status", "rpc_method")} == {
+        "correlation_id": CORRELATION_ID,
+        "http_method": "POST",
+        "status": 200,
+        "rpc_method": "tools/call",
+    }
+    assert (called["tool"], called["org_id"]) == ("list_issues", "org_demo")
+    assert called["credential_id"].startswith("cred_")
+    assert (refused["status"], "credential_id" in refused) == (401, False)
+    assert emf_metrics(out) == [{"McpToolCall": [1.0], "Mcp2xx": [1.0]}, {"Mcp4xx": [1.0]}]
 
 
 # --- strict JSON bodies: lucent.json_body, as on ingest and the Data API (issue 17, 12) ----------

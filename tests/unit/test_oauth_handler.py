@@ -17,12 +17,15 @@ from moto import mock_aws
 
 from lucent_dev import identity
 from lucent_dev import template as tpl
+from lucent_dev.gateway import LocalContext
 from tests.conftest import load_function
 from tests.helpers import proxy_event
 from tests.unit.oauth_support import REDIRECT, hidden_fields, pkce, provision_all, query_of
+from tests.unit.test_mcp import emf_metrics, log_lines
 
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 ISSUER = f"https://{HOST}/prod"
+CORRELATION_ID = proxy_event("/oauth/token", "POST")["requestContext"]["requestId"]
 
 
 @pytest.fixture
@@ -43,7 +46,7 @@ def call(handler: Any, method: str, resource: str, **kwargs: Any) -> dict[str, A
     event = proxy_event(resource, method, headers=headers, **kwargs)
     event["requestContext"]["stage"] = "prod"
     event["requestContext"]["domainName"] = HOST
-    return dict(handler(event, None))
+    return dict(handler(event, LocalContext("OAuthFunction")))
 
 
 def open_sign_in(
@@ -135,12 +138,17 @@ def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
     assert tokens["statusCode"] == 200, tokens["body"]
     issued = json.loads(tokens["body"])
     log = out.getvalue()
-    lines = [json.loads(line) for line in log.splitlines()]
-    audit = [line for line in lines if line.get("message") == "oauth request"]
+    assert all(line.startswith("{") for line in log.splitlines())
+    audit = [line for line in log_lines(log) if line["message"] == "oauth request"]
     assert [line["status"] for line in audit] == [201, 200, 200, 302, 200]
     assert audit[-1]["endpoint"] == "/oauth/token"
     assert audit[-1]["client_id"] == params["client_id"]
     assert audit[-1]["org_id"] == "org_demo"
+    assert {line["correlation_id"] for line in audit} == {CORRELATION_ID}
+    assert emf_metrics(log) == [{"OAuth2xx": [1.0]}] * 3 + [
+        {"OAuth3xx": [1.0]},
+        {"OAuth2xx": [1.0]},
+    ]
     for secret in (
         issued["access_token"],
         issued["refresh_token"],
@@ -151,6 +159,28 @@ def test_a_whole_grant_through_the_handler_logs_no_secret(handler: Any) -> None:
         hidden_fields(consent["body"])["consent"],
     ):
         assert secret not in log
+
+
+def test_a_failure_is_a_generic_500_with_its_traceback_and_metric(
+    handler: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OAUTH_TABLE")
+    from lucent import container
+
+    container.reset()
+    response = call(handler, "GET", "/.well-known/oauth-authorization-server")
+    assert (response["statusCode"], response["body"]) == (500, '{"error": "server_error"}')
+    out = capsys.readouterr().out
+    failed, logged = log_lines(out)
+    assert (failed["level"], failed["message"]) == ("ERROR", "oauth request failed")
+    assert failed["correlation_id"] == logged["correlation_id"] == CORRELATION_ID
+    assert "ConfigurationError" in failed["exception"]
+    assert (logged["message"], logged["status"], logged["http_method"]) == (
+        "oauth request",
+        500,
+        "GET",
+    )
+    assert emf_metrics(out) == [{"OAuthInternalError": [1.0], "OAuth5xx": [1.0]}]
 
 
 def test_the_authorizer_loads_neither_authlib_nor_the_oauth_package() -> None:
@@ -207,10 +237,12 @@ def test_thirty_sign_in_guesses_are_throttled_and_logged_without_the_guess(handl
     assert statuses == [401] * 5 + [429] * 25
     assert 1 <= int(page["headers"]["Retry-After"]) <= 60
     log = out.getvalue()
-    audit = [json.loads(line) for line in log.splitlines()]
-    refused = [line for line in audit if line.get("status") in (401, 429)]
+    assert all(line.startswith("{") for line in log.splitlines())
+    audit = [line for line in log_lines(log) if line["message"] == "oauth request"]
+    refused = [line for line in audit if line["status"] in (401, 429)]
     assert [line["error"] for line in refused] == ["sign_in_refused"] * 5 + [
         "sign_in_throttled"
     ] * 25
+    assert emf_metrics(log) == [{"OAuth2xx": [1.0]}] * 2 + [{"OAuth4xx": [1.0]}] * 30
     assert "Guess-" not in log
     assert identity.DEMO_USERNAME not in log

@@ -4,10 +4,11 @@
 scrubbed of credentials) and Metrics; ``tracer`` (or ``get_tracer()``) gives Powertools' Tracer
 with only botocore patched. Nothing of Powertools is imported until one of them is first used.
 
-``audit`` is the authorizer's lean path: it runs before every ingest request, so it writes its one
-line per decision itself, without Powertools: a single JSON line that is both the structured
-audit log entry and the CloudWatch embedded-metric (EMF) record of the decision. It costs a few
-microseconds and no import (docs/authorizer.md, docs/performance.md).
+``audit`` is the authorizer's lean path and only the authorizer's (every other function logs
+and publishes through ``logger`` and ``metrics``): it runs before every ingest request, so it
+writes its one line per decision itself, without Powertools: a single JSON line that is both the
+structured audit log entry and the CloudWatch embedded-metric (EMF) record of the decision. It
+costs a few microseconds and no import (docs/decisions/024-lean-authorizer.md).
 """
 
 from __future__ import annotations
