@@ -120,3 +120,22 @@ def follow_cursor(
 def all_items(pages: list[Mapping[str, Any]]) -> list[Any]:
     """The items of ``follow_cursor``'s pages, in order."""
     return [item for page in pages for item in page["items"]]
+
+
+# --- what a function printed: Powertools' log lines and EMF metric lines ----------------------
+
+
+def log_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+
+
+def emf_metrics(out: str) -> list[dict[str, list[float]]]:
+    """Each of Powertools' EMF lines in ``out`` (one per invocation) as {metric: values}, every
+    metric a Count in the Lucent namespace with the service dimension."""
+    found = []
+    for doc in (json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')):
+        [directive] = doc["_aws"]["CloudWatchMetrics"]
+        assert (directive["Namespace"], directive["Dimensions"]) == ("Lucent", [["service"]])
+        assert {m["Unit"] for m in directive["Metrics"]} == {"Count"}
+        found.append({m["Name"]: doc[m["Name"]] for m in directive["Metrics"]})
+    return found

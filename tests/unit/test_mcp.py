@@ -24,7 +24,7 @@ from lucent_dev import demo, demo_data
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
 from tests.conftest import load_function
-from tests.helpers import proxy_event
+from tests.helpers import emf_metrics, log_lines, proxy_event
 from tests.unit.test_detection import load_events
 from tests.unit.test_detection_store import Rig, split
 
@@ -133,22 +133,6 @@ def mcp(seeded: dict[str, str]) -> Callable[..., Reply]:
         return Reply(out["statusCode"], dict(out["headers"]), out["body"])
 
     return call
-
-
-def log_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
-
-
-def emf_metrics(out: str) -> list[dict[str, list[float]]]:
-    """Each of Powertools' EMF lines in ``out`` (one per invocation) as {metric: values}, every
-    metric a Count in the Lucent namespace with the service dimension."""
-    found = []
-    for doc in (json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')):
-        [directive] = doc["_aws"]["CloudWatchMetrics"]
-        assert (directive["Namespace"], directive["Dimensions"]) == ("Lucent", [["service"]])
-        assert {m["Unit"] for m in directive["Metrics"]} == {"Count"}
-        found.append({m["Name"]: doc[m["Name"]] for m in directive["Metrics"]})
-    return found
 
 
 def data_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:

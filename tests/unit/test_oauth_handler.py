@@ -19,9 +19,8 @@ from lucent_dev import identity
 from lucent_dev import template as tpl
 from lucent_dev.gateway import LocalContext
 from tests.conftest import load_function
-from tests.helpers import proxy_event
+from tests.helpers import emf_metrics, log_lines, proxy_event
 from tests.unit.oauth_support import REDIRECT, hidden_fields, pkce, provision_all, query_of
-from tests.unit.test_mcp import emf_metrics, log_lines
 
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 ISSUER = f"https://{HOST}/prod"
