@@ -2,9 +2,10 @@
 single place where typed errors become replies.
 
 Every API function (ingest, the Data API, MCP, OAuth) builds one ``Request.from_event`` and
-answers one ``Reply``, turned into the proxy response by ``Reply.to_proxy``. The authorizer reads
-the same header rules through ``Headers``. This module imports only the standard library: it is
-on the browser's path (docs/decisions/).
+answers one ``Reply``, turned into the proxy response by ``Reply.to_proxy``. The authorizer's
+REQUEST events are not proxy events: it reads them with ``header`` and ``query_parameter``. This
+module imports only the standard library: it is on the browser's path
+(docs/decisions/026-lean-no-event-handler.md).
 
 Bodies are serialised with ``json.dumps`` defaults (``{"error": "..."}``, a space after each
 separator) so that they match the product documentation byte for byte, the same bytes the
@@ -190,7 +191,9 @@ class Reply:
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
-        return cls(status, {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}, dumps(payload))
+        return cls(
+            status, {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}, json.dumps(payload)
+        )
 
     @classmethod
     def error(cls, error: LucentError, extra_headers: Mapping[str, str] | None = None) -> Reply:
@@ -250,26 +253,6 @@ def query_parameter(event: Mapping[str, Any], name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def dumps(body: Any) -> str:
-    return json.dumps(body)
-
-
-def json_response(
-    status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    return Reply.json(status, body, headers).to_proxy()
-
-
-def error_response(
-    error: LucentError, extra_headers: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    return Reply.error(error, extra_headers).to_proxy()
-
-
-def internal_error_response(extra_headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return Reply.internal_error(extra_headers).to_proxy()
-
-
 def preflight_reply() -> Reply:
     return Reply(
         204,
@@ -280,7 +263,3 @@ def preflight_reply() -> Reply:
             "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
         },
     )
-
-
-def preflight_response() -> dict[str, Any]:
-    return preflight_reply().to_proxy()
