@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lucent import container
+from lucent import container, observability
 from lucent_dev import template as tpl
 
 REGION = "us-east-1"
@@ -48,6 +48,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     container.reset()
+    # Powertools' Metrics reads its service name once, when made: a local API that ran functions
+    # in this process (the integration tests) must not leave one made without it.
+    monkeypatch.delitem(vars(observability), "metrics", raising=False)
     yield env
     container.reset()
 
